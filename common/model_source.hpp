@@ -1,0 +1,29 @@
+#pragma once
+/// \file
+/// \brief What `--model` names, turned into weights and a tokenizer.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "common/tokenizer.hpp"
+#include "common/weights.hpp"
+
+namespace lab {
+
+/// A model ready to run: its weights (HF layout, fp32) and its tokenizer.
+struct LoadedModel {
+  ModelWeights weights;
+  std::shared_ptr<const Tokenizer> tokenizer;
+  std::string source;  ///< what was loaded, for printing ("preset tiny, seed 1234", a path, ...)
+};
+
+/// Resolves a `--model` value:
+/// - a preset name ("tiny", "llama2-7b", ...): random weights from `seed` (ByteTokenizer for tiny);
+/// - "smollm2": the real SmolLM2-135M-Instruct GGUF from the model cache (see
+/// scripts/fetch_model.sh);
+/// - a path to a .gguf file or to a Hugging Face directory (config.json + *.safetensors).
+/// Throws lab::Error with a one-line explanation (and how to fix it) when that is not possible.
+LoadedModel load_model(const std::string& spec, std::uint64_t seed);
+
+}  // namespace lab
