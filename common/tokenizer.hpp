@@ -34,7 +34,7 @@ class Tokenizer {
   virtual std::string apply_chat_template(const std::vector<ChatMessage>& messages) const;
 };
 
-/// The `tiny` preset's vocabulary: ids 0..255 are the bytes, 256 is <bos>, 257 is <eos>.
+/// The `tiny` preset's vocabulary: ids 0..255 are the bytes, 256 is `<bos>`, 257 is `<eos>`.
 class ByteTokenizer final : public Tokenizer {
  public:
   static constexpr int kBos = 256;

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Every lab test must have teeth: built against the student stubs (LAB_IMPL=student), each one
+# must FAIL. Builds only the lab tests, in their own build folder, and prints one summary line.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build_dir=${1:-build-student}
+jobs=${LAB_JOBS:-$(nproc)}
+mkdir -p "$build_dir"
+cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release -DLAB_IMPL=student -DLAB_ENABLE_CUDA=OFF \
+  >"$build_dir/configure.log" 2>&1 || { cat "$build_dir/configure.log"; exit 1; }
+targets=$(cd tests/lab && ls test_lab*.cpp 2>/dev/null | sed 's/\.cpp$//')
+[ -n "$targets" ] || { echo "check_student_labs: no lab tests found" >&2; exit 1; }
+# shellcheck disable=SC2086
+cmake --build "$build_dir" -j "$jobs" --target $targets >"$build_dir/build.log" 2>&1 \
+  || { tail -50 "$build_dir/build.log"; exit 1; }
+
+total=0; passed_names=()
+for t in $targets; do
+  exe="$build_dir/tests/$t"
+  # Every TEST in the file, run one at a time: each must fail on the stubs.
+  while read -r name; do
+    total=$((total + 1))
+    if "$exe" --gtest_filter="$name" >/dev/null 2>&1; then passed_names+=("$name"); fi
+  done < <("$exe" --gtest_list_tests | awk '/^[^ ]/ {suite=$1} /^  / {print suite $1}')
+done
+if [ ${#passed_names[@]} -ne 0 ]; then
+  echo "check_student_labs: these lab tests PASS on the student stubs (they have no teeth):" >&2
+  printf '  %s\n' "${passed_names[@]}" >&2
+  exit 1
+fi
+echo "check_student_labs: all $total lab tests fail on the student stubs, as they must"
