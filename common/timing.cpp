@@ -39,6 +39,7 @@ TimingStats summarize(std::vector<double> samples) {
   return s;
 }
 
+//! [time_function]
 TimingStats time_function(const std::function<void()>& body, int warmup, int repeats) {
   require(warmup >= 0, "warm-up count must not be negative");
   require(repeats >= 1, "repeats must be at least 1");
@@ -52,6 +53,7 @@ TimingStats time_function(const std::function<void()>& body, int warmup, int rep
   }
   return summarize(std::move(samples));
 }
+//! [time_function]
 
 Stopwatch::Stopwatch() : start_ns_(now_ns()) {}
 double Stopwatch::seconds() const {
