@@ -118,7 +118,9 @@ Matrix<T> linear(const Matrix<T>& x, const Matrix<T>& weight) {
   const Eigen::Index rows = weight.rows();
   const int threads = num_threads();
   const Eigen::Index chunk = (rows + threads - 1) / threads;
-#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1 && rows >= 256)
+  // Below ~1 MB a matrix sits in cache and waking threads costs more than it saves.
+  const bool parallel = threads > 1 && weight.size() >= (1 << 18);
+#pragma omp parallel for num_threads(threads) schedule(static) if (parallel)
   for (int t = 0; t < threads; ++t) {
     const Eigen::Index begin = std::min<Eigen::Index>(rows, t * chunk);
     const Eigen::Index count = std::min<Eigen::Index>(rows, begin + chunk) - begin;
