@@ -109,7 +109,13 @@ template <typename T>
 Matrix<T> linear(const Matrix<T>& x, const Matrix<T>& weight) {
   Matrix<T> y(x.rows(), weight.rows());  // (n, out)
   if (x.rows() != 1) {
-    y.noalias() = x * weight.transpose();  // GEMM: Eigen blocks it for the caches and threads it
+    // GEMM: Eigen blocks it for the caches and threads it. A small one (under ~1 ms of work) runs
+    // on one thread: on a busy machine, waiting for a second thread can cost more than the work.
+    const double work = static_cast<double>(x.rows()) * static_cast<double>(weight.size());
+    const bool small = work < double(1 << 24);
+    if (small) Eigen::setNbThreads(1);
+    y.noalias() = x * weight.transpose();
+    if (small) Eigen::setNbThreads(num_threads());
     return y;
   }
   // Decode: a matrix-vector product reads every weight once and does 2 FLOPs with it, so it is

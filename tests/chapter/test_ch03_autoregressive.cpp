@@ -12,6 +12,13 @@
 
 namespace {
 
+// One thread: ctest runs tests side by side on small CI machines, and OpenMP threads that outnumber
+// the cores spin-wait on each other. test_cpu_layers covers the threaded paths.
+const bool single_threaded = [] {
+  lab::cpu::set_num_threads(1);
+  return true;
+}();
+
 using namespace lab::cpu;
 
 std::vector<int> random_tokens(lab::Rng& rng, int n, int vocab) {

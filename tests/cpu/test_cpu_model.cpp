@@ -14,6 +14,13 @@
 
 namespace {
 
+// One thread: ctest runs tests side by side on small CI machines, and OpenMP threads that outnumber
+// the cores spin-wait on each other. test_cpu_layers covers the threaded paths.
+const bool single_threaded = [] {
+  lab::cpu::set_num_threads(1);
+  return true;
+}();
+
 using lab::ModelConfig;
 using lab::ModelWeights;
 
