@@ -31,7 +31,7 @@ struct Options {
   std::string mask = "causal";
   bool bench = false;
   std::string bench_models = "tiny,smollm2-135m";
-  int bench_prompt = 128;
+  int bench_prompt = 256;
   int bench_decode = 32;
 };
 
