@@ -85,6 +85,7 @@ nlohmann::json hf_config_json(const ModelConfig& c) {
       {"tie_word_embeddings", c.tie_word_embeddings},
       {"vocab_size", c.vocab_size},
       {"torch_dtype", "float32"},
+      {"dtype", "float32"},  // transformers 5 name
       {"use_cache", true},
       {"initializer_range", 0.02},
   };

@@ -47,7 +47,6 @@ SafetensorsFile SafetensorsFile::from_bytes(std::vector<std::uint8_t> bytes, std
   return f;
 }
 
-//! [safetensors_parse]
 void SafetensorsFile::parse() {
   const std::uint64_t size = bytes_.size();
   if (size < 8) fail("file is " + std::to_string(size) + " bytes, shorter than the 8-byte header");
@@ -120,6 +119,7 @@ void SafetensorsFile::parse() {
            " bytes of data, its shape and dtype need " + std::to_string(numel * *elem));
     tensors_.push_back(std::move(t));
   }
+  //! [safetensors_tiling]
   // The tensors must tile the data buffer exactly: no gaps, no overlaps, nothing past the end.
   std::sort(tensors_.begin(), tensors_.end(),
             [](const auto& a, const auto& b) { return a.begin < b.begin; });
@@ -133,9 +133,9 @@ void SafetensorsFile::parse() {
   if (data_start_ + expected != size)
     fail("the tensors cover " + std::to_string(expected) + " bytes of a " +
          std::to_string(size - data_start_) + "-byte data buffer");
+  //! [safetensors_tiling]
   for (std::size_t i = 0; i < tensors_.size(); ++i) index_.emplace(tensors_[i].name, i);
 }
-//! [safetensors_parse]
 
 const SafetensorsTensor* SafetensorsFile::find(std::string_view name) const {
   auto it = index_.find(name);
