@@ -40,7 +40,8 @@ int run(const Options& o) {
   lab::cpu::GenerationOptions go;
   go.max_new_tokens = o.steps;
   go.is_stop = [&tok](int id) { return tok.is_end_of_generation(id); };
-  go.on_token = [&stream](int id) {
+  go.on_token = [&stream, &tok](int id) {
+    if (tok.is_end_of_generation(id)) return;  // the stop token is not part of the text
     std::fputs(stream.push(id).c_str(), stdout);
     std::fflush(stdout);  // stream: show each token as soon as it exists
   };

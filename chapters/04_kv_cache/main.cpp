@@ -149,7 +149,8 @@ int run(const Options& o) {
   go.max_new_tokens = o.steps;
   go.mask = mask;
   go.is_stop = [&tok](int id) { return tok.is_end_of_generation(id); };
-  go.on_token = [&stream](int id) {
+  go.on_token = [&stream, &tok](int id) {
+    if (tok.is_end_of_generation(id)) return;  // the stop token is not part of the text
     std::fputs(stream.push(id).c_str(), stdout);
     std::fflush(stdout);
   };

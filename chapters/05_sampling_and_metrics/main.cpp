@@ -47,7 +47,7 @@ Run generate(const lab::cpu::Transformer<float>& model, const lab::Tokenizer& to
   go.on_token = [&](int id) {
     run.arrivals.push_back(since.seconds());
     history.push_back(id);
-    if (stream_to_stdout) {
+    if (stream_to_stdout && !tok.is_end_of_generation(id)) {
       std::fputs(stream.push(id).c_str(), stdout);
       std::fflush(stdout);  // the user sees each token when it exists: that is what TTFT measures
     }
