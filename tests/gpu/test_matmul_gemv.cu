@@ -1,0 +1,119 @@
+// Linear layers: the naive matmul, every GEMV version in fp32 and bf16, and the cuBLAS wrappers,
+// against a double-precision CPU product on shapes that are not multiples of any tile or vector.
+#include <cmath>
+
+#include "cuda/gemm.hpp"
+#include "cuda/resources.hpp"
+#include "kernel_test_util.hpp"
+
+using namespace lab;
+using namespace lab::cuda;
+using lab::test::expect_close;
+using lab::test::random_vector;
+
+namespace {
+
+// y = x Wᵀ (+ y0) in double. x (n, in), W (out, in).
+std::vector<float> reference_linear(const std::vector<float>& x, const std::vector<float>& w,
+                                    const std::vector<float>* y0, int n, int in, int out) {
+  std::vector<float> y(static_cast<std::size_t>(n) * out);
+  for (int i = 0; i < n; ++i)
+    for (int o = 0; o < out; ++o) {
+      double acc = y0 ? (*y0)[i * out + o] : 0.0;
+      for (int c = 0; c < in; ++c)
+        acc += double(x[i * in + c]) * w[static_cast<std::size_t>(o) * in + c];
+      y[i * out + o] = static_cast<float>(acc);
+    }
+  return y;
+}
+
+std::vector<float> rounded(std::vector<float> v) {
+  for (float& x : v) x = lab::test::round_bf16(x);
+  return v;
+}
+
+}  // namespace
+
+TEST(Kernels, MatmulNaive) {
+  LAB_REQUIRE_GPU();
+  Rng rng(21);
+  for (int trial = 0; trial < 5; ++trial) {
+    const int n = 1 + static_cast<int>(rng.below(37)), in = 1 + static_cast<int>(rng.below(600));
+    const int out = 1 + static_cast<int>(rng.below(500));
+    const bool accumulate = trial % 2 == 1;
+    const auto x = random_vector(rng, static_cast<std::size_t>(n) * in);
+    const auto w = random_vector(rng, static_cast<std::size_t>(out) * in);
+    const auto y0 = random_vector(rng, static_cast<std::size_t>(n) * out);
+    DeviceBuffer<float> d_x{std::span<const float>(x)}, d_w{std::span<const float>(w)};
+    DeviceBuffer<float> d_y{std::span<const float>(y0)};
+    if (!accumulate) d_y.fill_bytes(0xFF);
+    matmul_naive(d_x.get(), d_w.get(), d_y.get(), n, in, out, accumulate, nullptr);
+    expect_close(reference_linear(x, w, accumulate ? &y0 : nullptr, n, in, out), d_y.download(),
+                 tolerance_for(DType::FP32, in), "matmul_naive", static_cast<std::size_t>(out));
+  }
+}
+
+TEST(Kernels, GemvEveryVersionFp32AndBf16) {
+  LAB_REQUIRE_GPU();
+  Rng rng(22);
+  const std::pair<int, int> shapes[] = {{1, 1},       {7, 9},          {33, 64}, {300, 1000},
+                                        {1025, 4096}, {64, 11008 + 8}, {5, 24}};
+  for (auto [rows, cols] : shapes)
+    for (GemvVersion version : {GemvVersion::V1Naive, GemvVersion::V2Warp, GemvVersion::V3Vector16})
+      for (bool accumulate : {false, true}) {
+        const auto w = random_vector(rng, static_cast<std::size_t>(rows) * cols);
+        const auto x = random_vector(rng, static_cast<std::size_t>(cols));
+        const auto y0 = random_vector(rng, static_cast<std::size_t>(rows));
+        DeviceBuffer<float> d_x{std::span<const float>(x)};
+        // fp32 weights
+        DeviceBuffer<float> d_w{std::span<const float>(w)}, d_y{std::span<const float>(y0)};
+        if (!accumulate) d_y.fill_bytes(0xFF);
+        gemv<float>(version, d_w.get(), d_x.get(), d_y.get(), rows, cols, accumulate, nullptr);
+        const std::string what = std::string(to_string(version)) + " " + std::to_string(rows) +
+                                 "x" + std::to_string(cols);
+        expect_close(reference_linear(x, w, accumulate ? &y0 : nullptr, 1, cols, rows),
+                     d_y.download(), tolerance_for(DType::FP32, cols), what + " fp32");
+        // bf16 weights: the reference uses the same rounded weights, so only fp32 accumulation
+        // error remains.
+        const auto w16 = lab::test::to_bf16_host(w);
+        DeviceBuffer<bf16> d_w16{std::span<const bf16>(w16)};
+        DeviceBuffer<float> d_y16{std::span<const float>(y0)};
+        if (!accumulate) d_y16.fill_bytes(0xFF);
+        gemv<bf16>(version, d_w16.get(), d_x.get(), d_y16.get(), rows, cols, accumulate, nullptr);
+        expect_close(reference_linear(x, rounded(w), accumulate ? &y0 : nullptr, 1, cols, rows),
+                     d_y16.download(), tolerance_for(DType::FP32, cols), what + " bf16");
+      }
+}
+
+TEST(Kernels, CublasLinearFp32Tf32Bf16) {
+  LAB_REQUIRE_GPU();
+  Rng rng(23);
+  Stream stream;
+  CublasHandle handle(stream.get());
+  for (int trial = 0; trial < 4; ++trial) {
+    const int n = 1 + static_cast<int>(rng.below(70)),
+              in = 8 * (1 + static_cast<int>(rng.below(90)));
+    const int out = 1 + static_cast<int>(rng.below(333));
+    const auto x = random_vector(rng, static_cast<std::size_t>(n) * in);
+    const auto w = random_vector(rng, static_cast<std::size_t>(out) * in);
+    const auto y0 = random_vector(rng, static_cast<std::size_t>(n) * out);
+    DeviceBuffer<float> d_x{std::span<const float>(x)}, d_w{std::span<const float>(w)};
+    for (bool tf32 : {false, true}) {
+      DeviceBuffer<float> d_y{std::span<const float>(y0)};
+      linear_fp32(handle.get(), d_w.get(), d_x.get(), d_y.get(), n, in, out, true, tf32);
+      stream.synchronize();
+      // TF32 keeps 10 mantissa bits, like fp16: its inputs are rounded with u = 2^-11.
+      expect_close(reference_linear(x, w, &y0, n, in, out), d_y.download(),
+                   tolerance_for(tf32 ? DType::FP16 : DType::FP32, in), tf32 ? "tf32" : "fp32");
+    }
+    const auto x16 = lab::test::to_bf16_host(x), w16 = lab::test::to_bf16_host(w);
+    DeviceBuffer<bf16> d_x16{std::span<const bf16>(x16)}, d_w16{std::span<const bf16>(w16)};
+    DeviceBuffer<float> d_y(static_cast<std::size_t>(n) * out);
+    d_y.fill_bytes(0xFF);
+    linear_bf16(handle.get(), d_w16.get(), d_x16.get(), d_y.get(), n, in, out, false);
+    stream.synchronize();
+    // Inputs rounded the same way on both sides: fp32 accumulation error only.
+    expect_close(reference_linear(rounded(x), rounded(w), nullptr, n, in, out), d_y.download(),
+                 tolerance_for(DType::FP32, in), "bf16 (rounded inputs)");
+  }
+}
