@@ -101,6 +101,9 @@ function(lab_add_gtest src label)
   target_compile_definitions(${name} PRIVATE LAB_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
                                               LAB_BINARY_DIR="${PROJECT_BINARY_DIR}")
   set_target_properties(${name} PROPERTIES RUNTIME_OUTPUT_DIRECTORY "${PROJECT_BINARY_DIR}/tests")
+  # gtest_discover_tests flattens PROPERTIES into one list: escape the ';' between labels, or
+  # every label after the first (and the properties after LABELS) would be lost.
+  string(REPLACE ";" "\\;" escaped_labels "${labels}")
   gtest_discover_tests(${name} DISCOVERY_MODE PRE_TEST DISCOVERY_TIMEOUT 60
-                       PROPERTIES LABELS "${labels}" ENVIRONMENT "LAB_BIN_DIR=${PROJECT_BINARY_DIR}/bin")
+                       PROPERTIES LABELS "${escaped_labels}" ENVIRONMENT "LAB_BIN_DIR=${PROJECT_BINARY_DIR}/bin")
 endfunction()

@@ -10,6 +10,7 @@
 #include "common/cost_model.hpp"
 #include "common/error.hpp"
 #include "common/format.hpp"
+#include "common/hf_export.hpp"
 #include "common/model_source.hpp"
 #include "common/sampler.hpp"
 #include "common/timing.hpp"
@@ -24,6 +25,7 @@ struct Options {
   std::string text = "Hello, world!";
   std::string tokens;  // explicit ids instead of text
   int top = 3;
+  std::string export_dir;  // write the model as a Hugging Face directory and stop
 };
 
 int run(const Options& o) {
@@ -31,6 +33,13 @@ int run(const Options& o) {
   const lab::LoadedModel loaded = lab::load_model(o.common.model, o.common.seed);
   const lab::ModelConfig& c = loaded.weights.config;
   std::printf("model: %s\n       %s\n", lab::describe(c).c_str(), loaded.source.c_str());
+  if (!o.export_dir.empty()) {
+    // The same weights, as HF transformers reads them: how the external references are made
+    // (scripts/hf_logits_fixture.py runs LlamaForCausalLM on this directory).
+    lab::export_hf_directory(loaded, o.export_dir);
+    std::printf("exported as a Hugging Face directory (fp32): %s\n", o.export_dir.c_str());
+    return 0;
+  }
 
   // 1. The sequence: known text, so every position's "right answer" is the next token.
   const std::vector<int> ids = o.tokens.empty()
@@ -131,6 +140,9 @@ int main(int argc, char** argv) {
   app.add_option("--top", o.top, "Predictions shown per position")
       ->check(CLI::Range(1, 10))
       ->capture_default_str();
+  app.add_option("--export-hf", o.export_dir,
+                 "Write the model as a Hugging Face directory (config.json, model.safetensors, "
+                 "tokenizer.json) and stop");
   if (auto code = lab::parse_command_line(app, argc, argv)) return *code;
   return lab::run_main(app.get_name(), [&] { return run(o); });
 }
