@@ -1,5 +1,6 @@
 # Helpers that turn the folder layout into targets.
-#   chapters/NN_name/main.cpp|main.cu      -> executable chNN_name
+#   chapters/NN_name/main.cpp|main.cu      -> executable chNN_name (a CUDA chapter, one with .cu
+#                                             files or that includes "cuda/...", needs nvcc)
 #   exercises/NN_name/{student,solution}/   -> static library labNN_impl (LAB_IMPL picks the folder)
 #   tests/<label>/test_*.cpp|.cu            -> one GoogleTest executable per file, ctest label <label>
 # A test file may add labels with a line "// ctest-labels: slow chapter".
@@ -36,6 +37,10 @@ function(lab_add_chapters)
     endif()
     file(GLOB extra CONFIGURE_DEPENDS "${dir}/*.cpp" "${dir}/*.cu")
     list(REMOVE_ITEM extra "${main}")
+    file(STRINGS "${main}" cuda_includes REGEX "#include \"cuda/")
+    if((cuda_includes OR extra MATCHES "\\.cu") AND NOT LAB_HAVE_CUDA)
+      continue()
+    endif()
     add_executable(${target} "${main}" ${extra})
     lab_link_standard(${target})
     lab_set_warnings(${target})
@@ -101,9 +106,12 @@ function(lab_add_gtest src label)
   target_compile_definitions(${name} PRIVATE LAB_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
                                               LAB_BINARY_DIR="${PROJECT_BINARY_DIR}")
   set_target_properties(${name} PROPERTIES RUNTIME_OUTPUT_DIRECTORY "${PROJECT_BINARY_DIR}/tests")
-  # gtest_discover_tests flattens PROPERTIES into one list: escape the ';' between labels, or
-  # every label after the first (and the properties after LABELS) would be lost.
-  string(REPLACE ";" "\\;" escaped_labels "${labels}")
   gtest_discover_tests(${name} DISCOVERY_MODE PRE_TEST DISCOVERY_TIMEOUT 60
-                       PROPERTIES LABELS "${escaped_labels}" ENVIRONMENT "LAB_BIN_DIR=${PROJECT_BINARY_DIR}/bin")
+                       PROPERTIES ENVIRONMENT "LAB_BIN_DIR=${PROJECT_BINARY_DIR}/bin")
+  # Labels are set after discovery, from the list of tests it defines (<name>_TESTS): passing a
+  # list of several labels through gtest_discover_tests' PROPERTIES loses all but the first.
+  set(label_script "${CMAKE_CURRENT_BINARY_DIR}/${name}_labels.cmake")
+  file(WRITE "${label_script}"
+       "if(DEFINED ${name}_TESTS)\n  set_tests_properties(\${${name}_TESTS} PROPERTIES LABELS \"${labels}\")\nendif()\n")
+  set_property(DIRECTORY APPEND PROPERTY TEST_INCLUDE_FILES "${label_script}")
 endfunction()

@@ -82,7 +82,7 @@ class BpeTokenizer final : public Tokenizer {
   std::string apply_chat_template(const std::vector<ChatMessage>& messages) const override;
 
   /// Whether the model wants a BOS in front of a plain prompt (false for SmolLM2).
-  bool add_bos() const { return vocab_.add_bos; }
+  bool add_bos() const override { return vocab_.add_bos; }
   /// The words the pre-tokenizer cuts `text` into (no special-token handling).
   std::vector<std::string> pre_tokenize(std::string_view text) const;
   /// The id of a token string, or -1.

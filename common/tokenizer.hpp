@@ -27,6 +27,8 @@ class Tokenizer {
   /// Beginning/end-of-sequence ids, -1 when the model has none.
   virtual int bos_id() const = 0;
   virtual int eos_id() const = 0;
+  /// Whether a plain prompt starts with the BOS token (per the model's metadata; SmolLM2: no).
+  virtual bool add_bos() const { return bos_id() >= 0; }
   /// True for ids that end a generation (EOS and, for chat models, the end-of-turn token).
   virtual bool is_end_of_generation(int id) const { return id == eos_id(); }
   /// The prompt text for a chat, ending where the assistant's reply begins. The default is the

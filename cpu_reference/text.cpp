@@ -13,7 +13,7 @@ std::vector<int> prompt_tokens(const Tokenizer& tokenizer, const std::string& pr
   if (!chat.empty()) {
     ids = tokenizer.encode(tokenizer.apply_chat_template({{"user", chat}}));
   } else {
-    if (tokenizer.bos_id() >= 0) ids.push_back(tokenizer.bos_id());
+    if (tokenizer.add_bos() && tokenizer.bos_id() >= 0) ids.push_back(tokenizer.bos_id());
     const std::vector<int> text = tokenizer.encode(prompt);
     ids.insert(ids.end(), text.begin(), text.end());
   }

@@ -14,7 +14,8 @@ namespace lab::cpu {
 
 /// Token ids of a prompt. A non-empty `chat` is a user message put through the tokenizer's chat
 /// template (which carries its own special tokens); otherwise `prompt` is encoded after the BOS
-/// token when the tokenizer has one. Throws lab::Error when the result is empty.
+/// token when the model wants one (Tokenizer::add_bos()). Throws lab::Error when the result is
+/// empty.
 std::vector<int> prompt_tokens(const Tokenizer& tokenizer, const std::string& prompt,
                                const std::string& chat);
 

@@ -11,15 +11,15 @@ question="What is the capital of France?"
 
 if [ -f "$model_file" ]; then model=smollm2; else model=tiny; fi
 if [ -x "$bin/ch08_cuda_kv_cache" ] && command -v nvidia-smi >/dev/null && nvidia-smi -L >/dev/null 2>&1; then
-  exe="$bin/ch08_cuda_kv_cache"
+  args=("$bin/ch08_cuda_kv_cache" --model "$model" --prompt "$question" --max-new-tokens 48)
 elif [ -x "$bin/ch04_kv_cache" ]; then
-  exe="$bin/ch04_kv_cache"
+  args=("$bin/ch04_kv_cache" --model "$model" --chat "$question" --steps 32)
 else
   echo "generate: no generation chapter is built yet"
   exit 0
 fi
-echo "$(basename "$exe") --model $model --chat \"$question\""
 if [ "$model" = tiny ]; then
   echo "(random weights: run scripts/fetch_model.sh for the real SmolLM2-135M-Instruct)"
 fi
-exec "$exe" --model "$model" --chat "$question" --max-new-tokens 48
+echo "\$ ${args[*]}"
+exec "${args[@]}"

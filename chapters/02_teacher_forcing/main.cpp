@@ -134,7 +134,7 @@ int main(int argc, char** argv) {
   app.name("ch02_teacher_forcing");
   Options o;
   lab::add_common_options(app, o.common);
-  app.add_option("--text", o.text, "Text to score (encoded after the BOS token)")
+  app.add_option("--text", o.text, "Text to score (after the BOS token when the model wants one)")
       ->capture_default_str();
   app.add_option("--tokens", o.tokens, "Token ids to score instead, e.g. 256,72,105");
   app.add_option("--top", o.top, "Predictions shown per position")

@@ -169,7 +169,7 @@ int main(int argc, char** argv) {
   app.name("ch05_sampling_and_metrics");
   Options o;
   lab::add_common_options(app, o.common);
-  app.add_option("--prompt", o.prompt, "Prompt text (encoded after the BOS token)")
+  app.add_option("--prompt", o.prompt, "Prompt text (after the BOS token when the model wants one)")
       ->capture_default_str();
   app.add_option("--chat", o.chat, "A user message, put through the model's chat template");
   app.add_option("--steps", o.steps, "Tokens to generate")
