@@ -4,9 +4,6 @@
 // ctest-labels: chapter
 #include <gtest/gtest.h>
 
-#include <algorithm>
-#include <cmath>
-#include <cstdio>
 #include <numeric>
 
 #include "common/compare.hpp"
@@ -28,42 +25,6 @@ std::vector<int> random_tokens(Rng& rng, int n, int vocab) {
   std::vector<int> t(static_cast<std::size_t>(n));
   for (int& x : t) x = static_cast<int>(rng.below(static_cast<std::uint64_t>(vocab)));
   return t;
-}
-
-// A row's argmax is *decisive* when the best logit beats the runner-up by more than the error a
-// reduced-precision run may put on the two of them: 2 × tol × (|best| + rms(row)), twice the
-// per-element bound lab::compare uses. Random-weight models have near-ties (gaps of 1e-3 and
-// less) that bf16 rounding may legitimately flip; on decisive rows it must never flip.
-bool is_decisive(std::span<const float> row, double tol) {
-  std::size_t best = 0, second = row.size() > 1 ? 1 : 0;
-  if (row.size() > 1 && row[1] > row[0]) std::swap(best, second);
-  double sum2 = 0;
-  for (std::size_t i = 0; i < row.size(); ++i) {
-    sum2 += static_cast<double>(row[i]) * row[i];
-    if (i < 2) continue;
-    if (row[i] > row[best]) {
-      second = best;
-      best = i;
-    } else if (row[i] > row[second]) {
-      second = i;
-    }
-  }
-  const double rms = std::sqrt(sum2 / static_cast<double>(row.size()));
-  return row[best] - row[second] > 2.0 * tol * (std::abs(row[best]) + rms);
-}
-
-// Argmax agreement on the decisive rows of `ref` (rows of length V), and how many there were.
-std::pair<double, std::size_t> decisive_argmax_agreement(const std::vector<float>& ref,
-                                                         const std::vector<float>& got,
-                                                         std::size_t V, double tol) {
-  std::size_t rows = 0, agree = 0;
-  for (std::size_t r = 0; r * V < ref.size(); ++r) {
-    const std::span<const float> a(ref.data() + r * V, V), b(got.data() + r * V, V);
-    if (!is_decisive(a, tol)) continue;
-    ++rows;
-    agree += cpu::argmax(a) == cpu::argmax(b);
-  }
-  return {rows ? static_cast<double>(agree) / static_cast<double>(rows) : 1.0, rows};
 }
 
 std::vector<ModelWeights> test_models() {
@@ -123,14 +84,7 @@ TEST(Chain, Ch07CublasMatchesCh06) {
       const auto r = compare(naive, got, tol, V);
       EXPECT_TRUE(r.passed) << cuda::to_string(backend) << " " << w.config.name << ": "
                             << summary(r);
-      // Every decisive row keeps its argmax (stronger than the issue's 99% over all rows, which
-      // near-ties in random weights can miss by one row in 64).
-      const auto [agreement, decisive_rows] = decisive_argmax_agreement(naive, got, V, tol.rel_l2);
-      EXPECT_EQ(agreement, 1.0) << cuda::to_string(backend) << " " << w.config.name;
-      EXPECT_GE(decisive_rows, static_cast<std::size_t>(n) / 2) << "too few decisive rows to judge";
-      std::printf("%s %s: argmax %.1f%% of all rows, %.0f%% of %zu decisive rows\n",
-                  cuda::to_string(backend).c_str(), w.config.name.c_str(), 100 * r.argmax_agreement,
-                  100 * agreement, decisive_rows);
+      EXPECT_GE(r.argmax_agreement, 0.99) << cuda::to_string(backend) << " " << w.config.name;
     }
   }
 }
@@ -200,12 +154,9 @@ TEST(Chain, Ch08Bf16TeacherForcedAndGreedy) {
     std::printf("%s bf16: prefill %s\n           decode  %s\n", w.config.name.c_str(),
                 summary(r).c_str(), summary(rs).c_str());
   }
-  // Greedy tokens on tiny, 32 steps: bf16 against the fp32 CPU decoder. The tokens must agree
-  // up to the first step whose fp32 logits have a near-tie (not decisive, see is_decisive()):
-  // there bf16 may legitimately pick the runner-up, and the two runs then see different text.
+  // Greedy tokens on tiny, 32 steps: bf16 against the fp32 CPU decoder.
   const ModelWeights w = random_weights(preset("tiny"), 1234);
   const cpu::Transformer<float> model(w);
-  std::size_t compared = 0;  // decisive steps checked over all prompts
   for (int p = 0; p < 3; ++p) {
     Rng rng(100 + static_cast<std::uint64_t>(p));
     const auto prompt = random_tokens(rng, 6, w.config.vocab_size);
@@ -217,22 +168,8 @@ TEST(Chain, Ch08Bf16TeacherForcedAndGreedy) {
     cuda::Decoder gpu(w, {cuda::DecoderPrecision::BF16, w.config.max_seq_len});
     const auto got = gpu.generate_greedy(prompt, 32, true);
     const std::vector<int> expected(ref.tokens.begin() + 6, ref.tokens.end());
-    const double tol =
-        tolerance_for(DType::BF16, w.config.intermediate_size, w.config.num_layers + 1).rel_l2;
-    std::size_t horizon = 0;  // steps before the first near-tie
-    while (horizon < ref.logits.size() && is_decisive(ref.logits[horizon], tol)) ++horizon;
-    compared += horizon;
-    ASSERT_EQ(got.size(), expected.size());
-    for (std::size_t s = 0; s < horizon; ++s)
-      ASSERT_EQ(got[s], expected[s]) << "prompt " << p << ", step " << s << " (decisive)";
-    if (horizon < expected.size() && got[horizon] != expected[horizon])
-      std::printf("prompt %d: near-tie at step %zu, bf16 picked the runner-up\n", p, horizon);
-    std::printf("prompt %d: %zu of 32 greedy tokens identical (first near-tie at step %zu)\n", p,
-                static_cast<std::size_t>(
-                    std::mismatch(got.begin(), got.end(), expected.begin()).first - got.begin()),
-                horizon);
+    EXPECT_EQ(got, expected) << "prompt " << p;
   }
-  EXPECT_GE(compared, 32u) << "the prompts hit near-ties too early to test 32 tokens";
 }
 
 TEST(Chain, Ch08RefusesToOverflowTheCache) {
