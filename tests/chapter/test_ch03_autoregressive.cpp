@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "../chain_helpers.hpp"
 #include "common/compare.hpp"
 #include "common/error.hpp"
 #include "common/weights.hpp"
@@ -20,21 +21,8 @@ const bool single_threaded = [] {
 }();
 
 using namespace lab::cpu;
-
-std::vector<int> random_tokens(lab::Rng& rng, int n, int vocab) {
-  std::vector<int> t(static_cast<std::size_t>(n));
-  for (int& id : t) id = static_cast<int>(rng.below(static_cast<std::uint64_t>(vocab)));
-  return t;
-}
-
-// Two fp32 paths over the same math whose GEMMs block differently (different row counts): the
-// longest reduction (F or the context) over 2L+1 stages bounds their difference.
-lab::Tolerance chain_tolerance(const lab::ModelConfig& c, std::size_t context) {
-  return lab::tolerance_for(
-      lab::DType::FP32,
-      std::max<std::int64_t>(c.intermediate_size, static_cast<std::int64_t>(context)),
-      2 * c.num_layers + 1);
-}
+using lab::testing::chain_tolerance;
+using lab::testing::random_tokens;
 
 void check_autoregressive_equals_teacher_forcing(const lab::ModelWeights& w,
                                                  std::vector<int> prompt, int steps) {

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "../chain_helpers.hpp"
 #include "common/compare.hpp"
 #include "common/error.hpp"
 #include "common/weights.hpp"
@@ -21,20 +22,8 @@ const bool single_threaded = [] {
 }();
 
 using namespace lab::cpu;
-
-std::vector<int> random_tokens(lab::Rng& rng, int n, int vocab) {
-  std::vector<int> t(static_cast<std::size_t>(n));
-  for (int& id : t) id = static_cast<int>(rng.below(static_cast<std::uint64_t>(vocab)));
-  return t;
-}
-
-// Cached decode runs GEMVs, the no-cache path GEMMs: same math, different summation order.
-lab::Tolerance chain_tolerance(const lab::ModelConfig& c, std::size_t context) {
-  return lab::tolerance_for(
-      lab::DType::FP32,
-      std::max<std::int64_t>(c.intermediate_size, static_cast<std::int64_t>(context)),
-      2 * c.num_layers + 1);
-}
+using lab::testing::chain_tolerance;
+using lab::testing::random_tokens;
 
 // Relative L2 distance between the logits of each step of two generations.
 std::vector<lab::CompareResult> compare_steps(const Generation& ref, const Generation& got,
