@@ -19,6 +19,7 @@ configure_and_build() {
 }
 
 run_tour() {
+  ./scripts/install_deps.sh  # python3 and pip first: the model fetch needs them
   ./scripts/fetch_model.sh || echo "tour: the real model could not be fetched; the tour uses random weights"
   configure_and_build
   shopt -s nullglob

@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config git ca-certificates
   libeigen3-dev libcli11-dev libgtest-dev nlohmann-json3-dev libpcre2-dev
-  doxygen graphviz libjs-mathjax gnuplot-nox python3
+  doxygen graphviz libjs-mathjax gnuplot-nox python3 python3-pip
 )
 
 missing=()
