@@ -8,6 +8,7 @@
 
 namespace lab {
 
+//! [tolerance_for]
 Tolerance tolerance_for(DType dtype, std::int64_t reduction_length, int depth, double safety) {
   require(reduction_length >= 1, "reduction_length must be at least 1");
   require(depth >= 1, "depth must be at least 1");
@@ -20,6 +21,7 @@ Tolerance tolerance_for(DType dtype, std::int64_t reduction_length, int depth, d
   t.reason = buffer;
   return t;
 }
+//! [tolerance_for]
 
 namespace {
 
