@@ -473,6 +473,8 @@ std::shared_ptr<BpeTokenizer> BpeTokenizer::from_tokenizer_json(const nlohmann::
     }
     const auto& added = j.value("added_tokens", nlohmann::json::array());
     for (const auto& a : added) {
+      // Checked as an integer first: converting a float id would be undefined behaviour.
+      if (!a.at("id").is_number_integer()) fail("added token with a non-integer id");
       const auto id = a.at("id").get<std::int64_t>();
       if (id < 0 || id >= (1 << 24)) fail("added token with an invalid id");
       size = std::max(size, id + 1);

@@ -104,6 +104,17 @@ TEST(Bpe, TokenizerJsonRoundTrip) {
   EXPECT_TRUE(back->is_end_of_generation(1));
 }
 
+TEST(Bpe, TokenizerJsonWithAFloatIdIsAnError) {
+  // A float id must be refused before any conversion (converting 1e300 to an integer is UB).
+  const BpeTokenizer t(small_vocabulary());
+  nlohmann::json j = t.to_tokenizer_json();
+  j["added_tokens"][0]["id"] = 1e300;
+  EXPECT_THROW(BpeTokenizer::from_tokenizer_json(j, -1, 1, ""), lab::Error);
+  j = t.to_tokenizer_json();
+  j["model"]["vocab"]["a"] = 2.5;
+  EXPECT_THROW(BpeTokenizer::from_tokenizer_json(j, -1, 1, ""), lab::Error);
+}
+
 TEST(Bpe, ChatTemplateWithDefaultSystem) {
   const BpeTokenizer t(small_vocabulary());
   EXPECT_EQ(t.apply_chat_template({{"user", "Hi"}}),
