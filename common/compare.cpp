@@ -23,6 +23,20 @@ Tolerance tolerance_for(DType dtype, std::int64_t reduction_length, int depth, d
 }
 //! [tolerance_for]
 
+//! [storage_tolerance]
+Tolerance storage_tolerance(DType storage, int depth, double safety) {
+  require(depth >= 1, "depth must be at least 1");
+  const double u = unit_roundoff(storage);
+  Tolerance t;
+  t.rel_l2 = safety * u * std::sqrt(static_cast<double>(depth));
+  char buffer[160];
+  std::snprintf(buffer, sizeof buffer, "%.0f x u(%s)=%.1e x sqrt(depth %d), fp32 accumulation",
+                safety, to_string(storage).c_str(), u, depth);
+  t.reason = buffer;
+  return t;
+}
+//! [storage_tolerance]
+
 namespace {
 
 template <typename T>
@@ -88,6 +102,55 @@ CompareResult compare(std::span<const float> ref, std::span<const float> got, co
 CompareResult compare(std::span<const double> ref, std::span<const double> got,
                       const Tolerance& tol, std::size_t row_length) {
   return compare_impl(ref, got, tol, row_length);
+}
+
+ArgmaxTies argmax_ties(std::span<const float> ref, std::span<const float> got,
+                       std::size_t row_length, double z) {
+  require(ref.size() == got.size(), "argmax_ties: sizes differ");
+  require(row_length > 0 && ref.size() % row_length == 0,
+          "argmax_ties: size is not a multiple of row_length");
+  ArgmaxTies t;
+  t.z = z;
+  t.rows = ref.size() / row_length;
+  for (std::size_t row = 0; row < t.rows; ++row) {
+    const auto a = ref.subspan(row * row_length, row_length);
+    const auto b = got.subspan(row * row_length, row_length);
+    std::size_t top = 0, second = row_length > 1 ? 1 : 0, got_top = 0;
+    if (row_length > 1 && a[1] > a[0]) std::swap(top, second);
+    double err2 = 0;
+    for (std::size_t i = 0; i < row_length; ++i) {
+      err2 += (static_cast<double>(b[i]) - a[i]) * (static_cast<double>(b[i]) - a[i]);
+      if (b[i] > b[got_top]) got_top = i;
+      if (i < 2) continue;
+      if (a[i] > a[top]) {
+        second = top;
+        top = i;
+      } else if (a[i] > a[second]) {
+        second = i;
+      }
+    }
+    const double sigma = std::sqrt(err2 / static_cast<double>(row_length));
+    const double gap = static_cast<double>(a[top]) - a[second];
+    const bool decisive = gap >= z * std::sqrt(2.0) * sigma;
+    const bool flip = a[got_top] != a[top];  // equal logits are a tie, not a flip
+    t.flips += flip;
+    t.decisive_rows += decisive;
+    if (flip && decisive) {
+      ++t.decisive_flips;
+      if (t.first_decisive_flip < 0) t.first_decisive_flip = static_cast<std::int64_t>(row);
+    }
+  }
+  return t;
+}
+
+std::string summary(const ArgmaxTies& t) {
+  char buffer[256];
+  std::snprintf(buffer, sizeof buffer,
+                "argmax %.1f%% of %zu rows; %zu flips, %zu of them at decisive rows (top-2 gap >= "
+                "%.0f*sqrt2*sigma); %zu decisive rows",
+                t.rows ? 100.0 * (1.0 - static_cast<double>(t.flips) / t.rows) : 100.0, t.rows,
+                t.flips, t.decisive_flips, t.z, t.decisive_rows);
+  return buffer;
 }
 
 std::string summary(const CompareResult& r) {

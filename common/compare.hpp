@@ -27,6 +27,16 @@ struct Tolerance {
 Tolerance tolerance_for(DType dtype, std::int64_t reduction_length, int depth = 1,
                         double safety = 8.0);
 
+/// Tolerance for a result whose inputs are *stored* in `storage` (weights and activations rounded
+/// once each to it) while the arithmetic accumulates in fp32, through `depth` dependent stages.
+/// Rounding x to storage gives x(1 + δ) with |δ| ≤ u. In a dot product Σ wᵢxᵢ(1 + δᵢ) the error
+/// Σ wᵢxᵢδᵢ is a random walk of the same length as the sum itself, so its relative size is ~u
+/// whatever the length n (no √n: that is what fp32 accumulation buys). Each stage (layer) adds
+/// such an independent error to the residual stream, and independent errors add in quadrature:
+/// rel_l2 = safety · u · √depth. (tolerance_for() models accumulating *in* the dtype instead,
+/// which grows as √n and is far too loose for bf16 storage with fp32 accumulation.)
+Tolerance storage_tolerance(DType storage, int depth, double safety = 8.0);
+
 struct CompareResult {
   double max_abs = 0;             ///< max |got − ref|
   std::size_t max_abs_index = 0;  ///< where it occurs
@@ -48,6 +58,28 @@ CompareResult compare(std::span<const float> ref, std::span<const float> got, co
                       std::size_t row_length = 0);
 CompareResult compare(std::span<const double> ref, std::span<const double> got,
                       const Tolerance& tol, std::size_t row_length = 0);
+
+/// Argmax disagreements split by whether the reference row was a near-tie. In row r, a flip from
+/// the reference's top entry i to another entry j needs δⱼ − δᵢ > refᵢ − refⱼ (δ = got − ref). With
+/// errors of RMS σᵣ in that row, δⱼ − δᵢ has RMS √2·σᵣ, so a flip across a gap wider than
+/// z·√2·σᵣ is a z-sigma event: a bug, not rounding. A row is *decisive* when its reference top-2
+/// gap is at least that wide; a flip there is counted as unexplained.
+struct ArgmaxTies {
+  std::size_t rows = 0;
+  std::size_t flips = 0;           ///< rows whose argmax differs
+  std::size_t decisive_rows = 0;   ///< rows whose top-2 gap ≥ z·√2·σᵣ
+  std::size_t decisive_flips = 0;  ///< flips in decisive rows (must be 0)
+  std::int64_t first_decisive_flip = -1;
+  double z = 0;
+  /// Share of decisive rows whose argmax agrees (1 when there are none).
+  double decisive_agreement() const {
+    return decisive_rows ? 1.0 - static_cast<double>(decisive_flips) / decisive_rows : 1.0;
+  }
+};
+ArgmaxTies argmax_ties(std::span<const float> ref, std::span<const float> got,
+                       std::size_t row_length, double z = 4.0);
+/// "argmax 98.4% of 64 rows; 1 flip, all at near-ties (gap < 4·√2·σ); 40 decisive rows agree".
+std::string summary(const ArgmaxTies& ties);
 
 /// One line: "rel L2 3.1e-07 (4% of 8.0e-06), max |Δ| 2.4e-06 at 117, argmax 100% of 16 rows:
 /// PASS".

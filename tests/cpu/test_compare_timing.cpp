@@ -9,6 +9,7 @@
 #include "common/compare.hpp"
 #include "common/error.hpp"
 #include "common/format.hpp"
+#include "common/quant.hpp"
 #include "common/random.hpp"
 #include "common/timing.hpp"
 
@@ -84,6 +85,69 @@ TEST(Compare, Fp32DotProductsLandInsideTheirTolerance) {
   EXPECT_TRUE(lab::compare(std::span<const double>(ref), std::span<const double>(got),
                            lab::tolerance_for(lab::DType::FP32, n))
                   .passed);
+}
+
+TEST(Compare, Bf16StorageErrorDoesNotGrowWithLength) {
+  // storage_tolerance()'s premise: rounding both operands to bf16 once and accumulating in fp32
+  // errs by ~u relative to the exact sum, whatever the length (accumulating in bf16 would grow as
+  // √n·u). Measured at n = 64 and n = 16384: both inside the bound, and the long one not √256 =
+  // 16x worse (a random walk of independent roundings, as in the short one).
+  lab::Rng rng(4);
+  auto rel_error = [&](int n) {
+    const int rows = 64;
+    std::vector<double> ref(rows), got(rows);
+    for (int r = 0; r < rows; ++r) {
+      double exact = 0;
+      float stored = 0;
+      for (int i = 0; i < n; ++i) {
+        const float a = static_cast<float>(rng.normal()), b = static_cast<float>(rng.normal());
+        exact += static_cast<double>(a) * b;
+        stored += lab::bf16_to_fp32(lab::fp32_to_bf16(a)) * lab::bf16_to_fp32(lab::fp32_to_bf16(b));
+      }
+      ref[static_cast<std::size_t>(r)] = exact;
+      got[static_cast<std::size_t>(r)] = stored;
+    }
+    const auto result = lab::compare(std::span<const double>(ref), std::span<const double>(got),
+                                     lab::storage_tolerance(lab::DType::BF16, 1));
+    EXPECT_TRUE(result.passed) << "n = " << n << ": " << lab::summary(result);
+    return result.rel_l2;
+  };
+  const double short_error = rel_error(64), long_error = rel_error(16384);
+  EXPECT_LT(long_error, 3 * short_error);
+  EXPECT_GT(long_error, 0.1 * 0x1p-8);  // the roundings really happened
+  const auto t = lab::storage_tolerance(lab::DType::BF16, 4);
+  EXPECT_NEAR(t.rel_l2, 8 * 0x1p-8 * 2, 1e-12);
+  EXPECT_NE(t.reason.find("sqrt(depth 4)"), std::string::npos);
+}
+
+TEST(Compare, ArgmaxFlipsAreSplitIntoNearTiesAndDecisiveRows) {
+  const std::size_t V = 1000;
+  lab::Rng rng(5);
+  std::vector<float> ref(3 * V), got(3 * V);
+  for (std::size_t i = 0; i < ref.size(); ++i) {
+    ref[i] = static_cast<float>(rng.normal());
+    got[i] = ref[i] + static_cast<float>(0.01 * rng.normal());  // rounding-like noise, σ = 0.01
+  }
+  // Row 0: a clear winner (gap 2, far above 4·√2·σ ≈ 0.06): decisive, agrees.
+  ref[7] = got[7] = 10.0f;
+  ref[8] = got[8] = 8.0f;
+  // Row 1: a near-tie (gap 0.001) that the noise flips: a flip, not decisive.
+  ref[V + 3] = 10.0f;
+  ref[V + 4] = 9.999f;
+  got[V + 3] = 10.0f;
+  got[V + 4] = 10.004f;
+  // Row 2: a clear winner flipped by one large error: a decisive flip (a bug, not rounding).
+  ref[2 * V + 1] = got[2 * V + 1] = 10.0f;
+  ref[2 * V + 2] = 8.0f;
+  got[2 * V + 2] = 11.0f;
+  const auto t = lab::argmax_ties(ref, got, V);
+  EXPECT_EQ(t.rows, 3u);
+  EXPECT_EQ(t.flips, 2u);
+  EXPECT_EQ(t.decisive_rows, 2u);
+  EXPECT_EQ(t.decisive_flips, 1u);
+  EXPECT_EQ(t.first_decisive_flip, 2);
+  EXPECT_DOUBLE_EQ(t.decisive_agreement(), 0.5);
+  EXPECT_NE(lab::summary(t).find("2 flips, 1 of them"), std::string::npos);
 }
 
 TEST(Timing, MedianAndPercentiles) {
