@@ -74,17 +74,20 @@ TEST(Chain, Ch07CublasMatchesCh06) {
         cuda::TeacherForcedForward(w, cuda::MatmulBackend::CublasFP32, n).forward(tokens);
     const auto r32 = compare(naive, fp32, fp32_chain_tolerance(w.config, n), V);
     EXPECT_TRUE(r32.passed) << "fp32 " << w.config.name << ": " << summary(r32);
-    // TF32 and bf16 round every GEMM input (TF32 to 10 mantissa bits, like fp16; bf16 to 7).
+    // TF32 and bf16 round every GEMM input once (TF32 to 10 mantissa bits, like fp16; bf16 to 7)
+    // and accumulate in fp32: the storage tolerance. Argmax: random-weight logits are nearly flat,
+    // so a few rows are near-ties that any rounding may flip; a flip at a decisive row is a bug.
     for (auto [backend, dtype] : {std::pair{cuda::MatmulBackend::CublasTF32, DType::FP16},
                                   std::pair{cuda::MatmulBackend::CublasBF16, DType::BF16}}) {
       const auto got = cuda::TeacherForcedForward(w, backend, n).forward(tokens);
-      const Tolerance tol =
-          tolerance_for(dtype, std::max(w.config.hidden_size, w.config.intermediate_size),
-                        w.config.num_layers + 1);
-      const auto r = compare(naive, got, tol, V);
+      const auto r = compare(naive, got, storage_tolerance(dtype, w.config.num_layers + 1), V);
+      const auto ties = argmax_ties(naive, got, V);
+      std::printf("%s %-8s %s\n%14s%s\n", cuda::to_string(backend).c_str(), w.config.name.c_str(),
+                  summary(r).c_str(), "", summary(ties).c_str());
       EXPECT_TRUE(r.passed) << cuda::to_string(backend) << " " << w.config.name << ": "
                             << summary(r);
-      EXPECT_GE(r.argmax_agreement, 0.99) << cuda::to_string(backend) << " " << w.config.name;
+      EXPECT_EQ(ties.decisive_flips, 0u) << cuda::to_string(backend) << " " << summary(ties);
+      EXPECT_GE(ties.decisive_rows * 2, ties.rows) << "too few decisive rows to judge";
     }
   }
 }
@@ -134,14 +137,14 @@ TEST(Chain, Ch08Bf16TeacherForcedAndGreedy) {
     const int n = std::min(64, w.config.max_seq_len);
     const auto tokens = random_tokens(rng, n, w.config.vocab_size);
     const auto ref = cpu::teacher_forced_logits(w, tokens);
+    const auto V = static_cast<std::size_t>(w.config.vocab_size);
     cuda::Decoder gpu(w, {cuda::DecoderPrecision::BF16, w.config.max_seq_len});
     // Teacher-forced through the cache: the prefill GEMMs (bf16 tensor cores) for all rows ...
     const auto all = gpu.forward(tokens, /*all_logits=*/true);
-    const Tolerance tol =
-        tolerance_for(DType::BF16, std::max(w.config.hidden_size, w.config.intermediate_size),
-                      w.config.num_layers + 1);
-    const auto r = compare(ref, all, tol, static_cast<std::size_t>(w.config.vocab_size));
+    const Tolerance tol = storage_tolerance(DType::BF16, w.config.num_layers + 1);
+    const auto r = compare(ref, all, tol, V);
     EXPECT_TRUE(r.passed) << "bf16 prefill " << w.config.name << ": " << summary(r);
+    EXPECT_EQ(argmax_ties(ref, all, V).decisive_flips, 0u) << summary(argmax_ties(ref, all, V));
     // ... and one token at a time (the GEMV path), position by position.
     gpu.reset();
     std::vector<float> stepwise;
@@ -149,26 +152,64 @@ TEST(Chain, Ch08Bf16TeacherForcedAndGreedy) {
       const auto l = gpu.forward(std::span<const int>(&t, 1));
       stepwise.insert(stepwise.end(), l.begin(), l.end());
     }
-    const auto rs = compare(ref, stepwise, tol, static_cast<std::size_t>(w.config.vocab_size));
+    const auto rs = compare(ref, stepwise, tol, V);
+    const auto ties = argmax_ties(ref, stepwise, V);
     EXPECT_TRUE(rs.passed) << "bf16 decode " << w.config.name << ": " << summary(rs);
-    std::printf("%s bf16: prefill %s\n           decode  %s\n", w.config.name.c_str(),
-                summary(r).c_str(), summary(rs).c_str());
+    EXPECT_EQ(ties.decisive_flips, 0u) << summary(ties);
+    std::printf("%s bf16: prefill %s\n           decode  %s\n                   %s\n",
+                w.config.name.c_str(), summary(r).c_str(), summary(rs).c_str(),
+                summary(ties).c_str());
   }
-  // Greedy tokens on tiny, 32 steps: bf16 against the fp32 CPU decoder.
+}
+
+// Greedy tokens on tiny, 32 steps: the bf16 decoder (CUDA graph, argmax on the device) against the
+// fp32 CPU decoder. Identical until the first step where they differ, if any; there the fp32
+// reference must have been a near-tie between the two tokens (argmax_ties: the gap below
+// 4·√2·σ of that step's bf16 error). After it the two runs continue different texts, so the
+// comparison ends there. On random weights near-ties are common; on SmolLM2 (below) none occur.
+TEST(Chain, Ch08Bf16GreedyDivergesOnlyAtNearTies) {
+  LAB_REQUIRE_GPU();
   const ModelWeights w = random_weights(preset("tiny"), 1234);
   const cpu::Transformer<float> model(w);
-  for (int p = 0; p < 3; ++p) {
+  const auto V = static_cast<std::size_t>(w.config.vocab_size);
+  const int steps = 32;
+  for (int p = 0; p < 6; ++p) {
     Rng rng(100 + static_cast<std::uint64_t>(p));
     const auto prompt = random_tokens(rng, 6, w.config.vocab_size);
     cpu::KVCache<float> cache(w.config, w.config.max_seq_len);
     cpu::GenerationOptions options;
-    options.max_new_tokens = 32;
+    options.max_new_tokens = steps;
     const auto ref = cpu::generate_with_cache(
         model, cache, prompt, options, [](std::span<const float> l) { return cpu::argmax(l); });
     cuda::Decoder gpu(w, {cuda::DecoderPrecision::BF16, w.config.max_seq_len});
-    const auto got = gpu.generate_greedy(prompt, 32, true);
+    const auto got = gpu.generate_greedy(prompt, steps, true);
     const std::vector<int> expected(ref.tokens.begin() + 6, ref.tokens.end());
-    EXPECT_EQ(got, expected) << "prompt " << p;
+    int same = 0;
+    while (same < steps &&
+           got[static_cast<std::size_t>(same)] == expected[static_cast<std::size_t>(same)])
+      ++same;
+    std::printf("prompt %d: bf16 greedy identical for %d of %d tokens", p, same, steps);
+    if (same == steps) {
+      std::printf("\n");
+      continue;
+    }
+    // Replay the reference's tokens through the bf16 decoder one step at a time up to the
+    // divergence: its step logits must choose what the graph chose, and the flip must be a tie.
+    gpu.reset();
+    std::vector<float> logits = gpu.forward(prompt);
+    for (int s = 0; s < same; ++s) {
+      const int token = expected[static_cast<std::size_t>(s)];
+      logits = gpu.forward(std::span<const int>(&token, 1));
+    }
+    const auto& ref_logits = ref.logits[static_cast<std::size_t>(same)];
+    EXPECT_EQ(cpu::argmax(logits), got[static_cast<std::size_t>(same)]) << "prompt " << p;
+    const auto ties = argmax_ties(ref_logits, logits, V);
+    const std::size_t a = static_cast<std::size_t>(expected[static_cast<std::size_t>(same)]);
+    const std::size_t b = static_cast<std::size_t>(got[static_cast<std::size_t>(same)]);
+    std::printf(": at step %d fp32 logits %.5f vs %.5f (gap %.1e); %s\n", same, ref_logits[a],
+                ref_logits[b], ref_logits[a] - ref_logits[b], summary(ties).c_str());
+    EXPECT_EQ(ties.flips, 1u);
+    EXPECT_EQ(ties.decisive_flips, 0u) << "prompt " << p << ": a flip at a decisive step";
   }
 }
 

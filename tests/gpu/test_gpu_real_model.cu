@@ -1,0 +1,115 @@
+// The GPU chain on the real SmolLM2-135M-Instruct (Q4_1 GGUF dequantized to fp32): chapter 6
+// against chapter 2, chapter 7's TF32/bf16 GEMMs against chapter 6, chapter 8's decoder against
+// chapter 4, on real text. Real logits have decisive winners, unlike random weights, so here the
+// issue's plain figures apply: >= 99% argmax agreement and identical greedy tokens. Skips without a
+// GPU or without the model (scripts/fetch_model.sh).
+// ctest-labels: chapter model
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <filesystem>
+
+#include "common/compare.hpp"
+#include "common/model_source.hpp"
+#include "cpu_reference/generation.hpp"
+#include "cpu_reference/text.hpp"
+#include "cpu_reference/transformer.hpp"
+#include "cuda/decoder.hpp"
+#include "cuda/forward.hpp"
+#include "gpu_test.hpp"
+
+using namespace lab;
+
+namespace {
+
+#define LAB_REQUIRE_SMOLLM2()                                            \
+  if (!std::filesystem::exists(smollm2_gguf_path()))                     \
+  GTEST_SKIP() << "SmolLM2 is not in the cache (" << smollm2_gguf_path() \
+               << "): run scripts/fetch_model.sh to enable the real-model GPU tests"
+
+const LoadedModel& smollm2() {
+  static const LoadedModel m = load_model("smollm2", 0);
+  return m;
+}
+
+const char* const kText =
+    "The KV cache stores the keys and values of every token the model has already seen, so that "
+    "each new token costs one pass over the weights instead of a pass over the whole prefix. On a "
+    "GPU the decode step is limited by memory bandwidth, not by arithmetic.";
+
+const char* const kChats[] = {"What is the capital of France?", "Write one sentence about the sea.",
+                              "List three prime numbers."};
+
+}  // namespace
+
+TEST(RealModelGpu, Ch06AndCh07MatchOnSmolLM2) {
+  LAB_REQUIRE_GPU();
+  LAB_REQUIRE_SMOLLM2();
+  const ModelWeights& w = smollm2().weights;
+  const auto tokens = cpu::prompt_tokens(*smollm2().tokenizer, kText, "");
+  const int n = static_cast<int>(tokens.size());
+  ASSERT_GE(n, 40);
+  const auto V = static_cast<std::size_t>(w.config.vocab_size);
+  const auto ref = cpu::teacher_forced_logits(w, tokens);
+  const auto naive = cuda::TeacherForcedForward(w, cuda::MatmulBackend::Naive, n).forward(tokens);
+  const auto r06 = compare(ref, naive, {1e-4, "issue 5: ch06 <= 1e-4 on SmolLM2"}, V);
+  std::printf("ch06 vs ch02: %s\n", summary(r06).c_str());
+  EXPECT_TRUE(r06.passed) << summary(r06);
+  EXPECT_EQ(r06.argmax_agreement, 1.0);
+  for (auto [backend, dtype] : {std::pair{cuda::MatmulBackend::CublasFP32, DType::FP32},
+                                std::pair{cuda::MatmulBackend::CublasTF32, DType::FP16},
+                                std::pair{cuda::MatmulBackend::CublasBF16, DType::BF16}}) {
+    const auto got = cuda::TeacherForcedForward(w, backend, n).forward(tokens);
+    const Tolerance tol = dtype == DType::FP32 ? Tolerance{1e-4, "fp32: order of sums only"}
+                                               : storage_tolerance(dtype, w.config.num_layers + 1);
+    const auto r = compare(naive, got, tol, V);
+    std::printf("ch07 %s vs ch06: %s; %s\n", cuda::to_string(backend).c_str(), summary(r).c_str(),
+                summary(argmax_ties(naive, got, V)).c_str());
+    EXPECT_TRUE(r.passed) << cuda::to_string(backend) << ": " << summary(r);
+    EXPECT_GE(r.argmax_agreement, 0.99) << cuda::to_string(backend);
+  }
+}
+
+TEST(RealModelGpu, Ch08MatchesCh04OnSmolLM2) {
+  LAB_REQUIRE_GPU();
+  LAB_REQUIRE_SMOLLM2();
+  const ModelWeights& w = smollm2().weights;
+  const cpu::Transformer<float> model(w);
+  for (const char* chat : kChats) {
+    const auto prompt = cpu::prompt_tokens(*smollm2().tokenizer, "", chat);
+    const int steps = 32;
+    cpu::KVCache<float> cache(w.config, static_cast<int>(prompt.size()) + 64);
+    cpu::GenerationOptions options;
+    options.max_new_tokens = 64;
+    const auto ref = cpu::generate_with_cache(
+        model, cache, prompt, options, [](std::span<const float> l) { return cpu::argmax(l); });
+    const std::vector<int> expected(ref.tokens.begin() + static_cast<long>(prompt.size()),
+                                    ref.tokens.end());
+    // fp32: the step logits along the 64-token greedy run, <= 1e-4 each (issue 5).
+    {
+      cuda::Decoder gpu(w, {cuda::DecoderPrecision::FP32, static_cast<int>(prompt.size()) + 64});
+      std::vector<float> logits = gpu.forward(prompt);
+      double worst = 0;
+      for (int s = 0; s < 64; ++s) {
+        const auto r = compare(ref.logits[static_cast<std::size_t>(s)], logits,
+                               {1e-4, "issue 5: fp32 decode <= 1e-4"});
+        worst = std::max(worst, r.rel_l2);
+        ASSERT_TRUE(r.passed) << chat << " step " << s << ": " << summary(r);
+        const int token = expected[static_cast<std::size_t>(s)];
+        ASSERT_EQ(cpu::argmax(logits), token) << chat << " step " << s;
+        if (s + 1 < 64) logits = gpu.forward(std::span<const int>(&token, 1));
+      }
+      gpu.reset();
+      EXPECT_EQ(gpu.generate_greedy(prompt, 64, true), expected) << chat;
+      std::printf("fp32 \"%s\": 64 tokens identical, worst step rel L2 %.1e\n", chat, worst);
+    }
+    // bf16: identical greedy tokens for at least 32 steps (issue 5).
+    cuda::Decoder gpu(w, {cuda::DecoderPrecision::BF16, static_cast<int>(prompt.size()) + 64});
+    const auto got = gpu.generate_greedy(prompt, steps, true);
+    EXPECT_EQ(got, std::vector<int>(expected.begin(), expected.begin() + steps)) << chat;
+    std::printf("bf16 \"%s\": %s\n", chat,
+                got == std::vector<int>(expected.begin(), expected.begin() + steps)
+                    ? "32 tokens identical"
+                    : "DIFFERENT");
+  }
+}
