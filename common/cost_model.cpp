@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "common/error.hpp"
+#include "common/tensor_parallel.hpp"
 
 namespace lab {
 
@@ -205,5 +206,61 @@ std::int64_t max_cached_tokens(const ModelConfig& c, DType dtype, double memory_
   return static_cast<std::int64_t>(free_bytes /
                                    static_cast<double>(kv_cache_bytes_per_token(c, dtype)));
 }
+
+// --- Tensor parallelism (chapter 12) ------------------------------------------------------------
+
+Interconnect interconnect_preset(std::string_view name) {
+  // Latencies: NCCL's tuning table (src/graph/tuning.cc), ring algorithm, LL protocol (the one it
+  // picks for the few-KB all-reduces of decode): 6.6 µs base, 0.6 µs per NVLink hop, 1.0 µs per
+  // PCIe hop. They are NCCL's estimates, not measurements: chapter 12 measures the real figure.
+  if (name == "nvlink4") return {"NVLink 4 (H100/H200 SXM)", 450e9, 6.6e-6, 0.6e-6};
+  if (name == "pcie5") return {"PCIe 5 x16", 64e9, 6.6e-6, 1.0e-6};
+  throw Error("unknown interconnect '" + std::string(name) + "' (allowed: nvlink4, pcie5)");
+}
+
+std::vector<std::string> interconnect_names() { return {"nvlink4", "pcie5"}; }
+
+//! [ring_all_reduce]
+double ring_all_reduce_seconds(double payload_bytes, int world_size, const Interconnect& link) {
+  require(world_size >= 1, "ring_all_reduce_seconds: world_size must be at least 1");
+  if (world_size == 1) return 0.0;  // nothing to add, nothing to send
+  const double n = world_size;
+  const double steps = 2.0 * (n - 1.0);  // N−1 reduce-scatter steps, N−1 all-gather steps
+  const double sent_per_gpu = steps / n * payload_bytes;  // one 1/N chunk per step
+  return link.base_latency + steps * link.step_latency + sent_per_gpu / link.bandwidth;
+}
+//! [ring_all_reduce]
+
+//! [tensor_parallel_decode_cost]
+TensorParallelStepCost tensor_parallel_decode_cost(const ModelConfig& c, int world_size,
+                                                   std::int64_t context, DType weight_dtype,
+                                                   DType activation_dtype, const Hardware& hw,
+                                                   const Interconnect& link) {
+  validate_tensor_parallel(c, world_size);
+  require(context >= 0, "tensor_parallel_decode_cost: negative context");
+  const TensorParallelShard s = tensor_parallel_shard(c, world_size, 0);  // all ranks are alike
+  const double b = static_cast<double>(bytes_per_element(weight_dtype));
+  const double D = c.hidden_size, V = c.vocab_size, L = c.num_layers;
+  const double qd = s.q_dim(c.head_dim), kvd = s.kv_dim(c.head_dim), F = s.ffn;
+  TensorParallelStepCost t;
+  t.world_size = world_size;
+  t.context = context;
+  // Column-parallel q, k, v and gate, up; row-parallel o and down: each a 1/N slice.
+  t.sharded_weight_bytes = L * ((qd + 2 * kvd) * D + D * qd + 3 * D * F) * b;
+  // Two fp32 norm gains per layer, the final norm, one embedding row, the whole output projection.
+  t.replicated_bytes = L * 2 * D * 4 + D * 4 + D * b + V * D * b;
+  t.kv_bytes = L * 2.0 * static_cast<double>(context) * kvd * b;
+  t.bytes_per_gpu = t.sharded_weight_bytes + t.replicated_bytes + t.kv_bytes;
+  t.all_reduces = 2 * c.num_layers;
+  t.all_reduce_payload = D * static_cast<double>(bytes_per_element(activation_dtype));
+  t.all_reduce_bytes_per_gpu =
+      t.all_reduces * 2.0 * (world_size - 1) / world_size * t.all_reduce_payload;
+  t.memory_seconds = t.bytes_per_gpu / hw.bandwidth;
+  t.all_reduce_seconds =
+      t.all_reduces * ring_all_reduce_seconds(t.all_reduce_payload, world_size, link);
+  t.step_seconds = t.memory_seconds + t.all_reduce_seconds;
+  return t;
+}
+//! [tensor_parallel_decode_cost]
 
 }  // namespace lab

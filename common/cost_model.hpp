@@ -107,4 +107,55 @@ std::int64_t kv_cache_bytes_per_token(const ModelConfig& config, DType dtype);
 /// 0 when the weights alone do not fit.
 std::int64_t max_cached_tokens(const ModelConfig& config, DType dtype, double memory_bytes);
 
+// --- Tensor parallelism (chapter 12) ------------------------------------------------------------
+
+/// The link that carries the all-reduces, and the latency model of one all-reduce.
+/// A ring all-reduce over N GPUs takes 2(N − 1) steps (reduce-scatter, then all-gather); each GPU
+/// sends and receives 2(N − 1)/N of the payload. Its time is modelled as NCCL's own tuning model
+/// does: base latency + steps × per-step latency + bytes moved per GPU / bandwidth.
+struct Interconnect {
+  std::string name;
+  double bandwidth = 0;         ///< bytes/s one GPU can send (and receive) at the same time
+  double base_latency = 0;      ///< seconds every all-reduce pays (launch, synchronisation)
+  double step_latency = 0;      ///< seconds per ring step (one hop over the link)
+};
+
+/// "nvlink4" (H100/H200 SXM: 18 NVLink-4 links, 450 GB/s each way; latencies 6.6 µs base and
+/// 0.6 µs per step, the ring/LL figures of NCCL's tuning table for NVLink), "pcie5" (64 GB/s each
+/// way; NCCL's ring/LL PCIe hop latency, 1.0 µs). Throws lab::Error listing the names otherwise.
+Interconnect interconnect_preset(std::string_view name);
+std::vector<std::string> interconnect_names();
+
+/// Seconds of one ring all-reduce of `payload_bytes` over `world_size` GPUs (0 when N = 1).
+double ring_all_reduce_seconds(double payload_bytes, int world_size, const Interconnect& link);
+
+/// What one decode step (one token, batch 1) costs each of N GPUs under tensor parallelism.
+struct TensorParallelStepCost {
+  int world_size = 1;
+  std::int64_t context = 0;         ///< keys attended by the step
+  double sharded_weight_bytes = 0;  ///< this GPU's slice of the block matrices (≈ 1/N of them)
+  double replicated_bytes = 0;      ///< what every GPU reads whole: norm gains, the embedding row,
+                                    ///< the output projection
+  double kv_bytes = 0;              ///< this GPU's KV heads at `context` (1/N, or one head when
+                                    ///< Hkv < N replicates them)
+  double bytes_per_gpu = 0;         ///< the sum: what one GPU streams from HBM per step
+  int all_reduces = 0;              ///< 2 per layer (after o_proj and after down_proj)
+  double all_reduce_payload = 0;    ///< bytes of one all-reduce: hidden × activation bytes
+  double all_reduce_bytes_per_gpu = 0;  ///< per step, each GPU sends 2(N−1)/N of every payload
+  double memory_seconds = 0;        ///< bytes_per_gpu / HBM bandwidth
+  double all_reduce_seconds = 0;    ///< all_reduces × ring_all_reduce_seconds(payload)
+  double step_seconds = 0;          ///< memory + all-reduce: each all-reduce is on the critical
+                                    ///< path between two layers, nothing overlaps it
+  double tokens_per_second() const { return step_seconds > 0 ? 1.0 / step_seconds : 0.0; }
+};
+
+/// The decode step of `config` split over `world_size` GPUs (validated as
+/// validate_tensor_parallel does), weights and KV cache in `weight_dtype`, the residual stream
+/// (what the all-reduces carry) in `activation_dtype`, norm gains in fp32 as the GPU decoders
+/// store them. At N = 1 the bytes are those of lab::cuda::Decoder::decode_bytes.
+TensorParallelStepCost tensor_parallel_decode_cost(const ModelConfig& config, int world_size,
+                                                   std::int64_t context, DType weight_dtype,
+                                                   DType activation_dtype, const Hardware& hw,
+                                                   const Interconnect& link);
+
 }  // namespace lab

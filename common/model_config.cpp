@@ -87,6 +87,21 @@ ModelConfig preset(std::string_view name) {
     c.rope_theta = 10000.0f;
     c.bos_token_id = 1;
     c.eos_token_id = 2;
+  } else if (name == "llama2-70b") {
+    // Llama-2-70B's shape (meta-llama/Llama-2-70b-hf config.json), random weights: 140 GB in bf16,
+    // more than one H100 holds, which is what chapter 12's tensor parallelism is for.
+    c.vocab_size = 32000;
+    c.hidden_size = 8192;
+    c.intermediate_size = 28672;
+    c.num_layers = 80;
+    c.num_heads = 64;
+    c.num_kv_heads = 8;
+    c.head_dim = 128;
+    c.max_seq_len = 4096;
+    c.rope_theta = 10000.0f;
+    c.rms_norm_eps = 1e-5f;
+    c.bos_token_id = 1;
+    c.eos_token_id = 2;
   } else if (name == "llama3-8b") {
     c.vocab_size = 128256;
     c.hidden_size = 4096;
@@ -101,14 +116,14 @@ ModelConfig preset(std::string_view name) {
     c.eos_token_id = 128001;
   } else {
     throw Error("unknown model preset '" + std::string(name) +
-                "' (allowed: tiny, smollm2-135m, llama2-7b, llama3-8b)");
+                "' (allowed: tiny, smollm2-135m, llama2-7b, llama3-8b, llama2-70b)");
   }
   validate(c);
   return c;
 }
 
 std::vector<std::string> preset_names() {
-  return {"tiny", "smollm2-135m", "llama2-7b", "llama3-8b"};
+  return {"tiny", "smollm2-135m", "llama2-7b", "llama3-8b", "llama2-70b"};
 }
 
 std::string describe(const ModelConfig& c) {

@@ -41,7 +41,8 @@ struct ModelConfig {
 /// that fails (e.g. "num_heads (9) must be a multiple of num_kv_heads (4)").
 void validate(const ModelConfig& config);
 
-/// Returns a named preset: "tiny", "smollm2-135m", "llama2-7b", "llama3-8b". Throws lab::Error
+/// Returns a named preset: "tiny", "smollm2-135m", "llama2-7b", "llama3-8b", "llama2-70b" (shape
+/// only: 69 B parameters, for chapter 12's multi-GPU benchmarks). Throws lab::Error
 /// listing the known names otherwise.
 ModelConfig preset(std::string_view name);
 

@@ -146,3 +146,88 @@ TEST(CostModel, RejectsBadWorkloadsAndHardware) {
   EXPECT_THROW(lab::hardware_preset("h800"), lab::Error);
   EXPECT_THROW(lab::parse_dtype("fp17"), lab::Error);
 }
+
+// --- Tensor parallelism (chapter 12) ------------------------------------------------------------
+
+TEST(CostModel, RingAllReduceMovesTwoNMinusOneOverNOfThePayload) {
+  // Pure bandwidth (no latency): 2(N−1)/N of the payload crosses each GPU's link.
+  const lab::Interconnect wire{"test", 100e9, 0.0, 0.0};
+  EXPECT_EQ(lab::ring_all_reduce_seconds(1e6, 1, wire), 0.0);
+  EXPECT_DOUBLE_EQ(lab::ring_all_reduce_seconds(1e6, 2, wire), 1e6 / 100e9);
+  EXPECT_DOUBLE_EQ(lab::ring_all_reduce_seconds(1e6, 8, wire), 2.0 * 7 / 8 * 1e6 / 100e9);
+  // Pure latency: 2(N−1) ring steps after the base.
+  const lab::Interconnect slow{"test", 1e30, 5e-6, 1e-6};
+  EXPECT_NEAR(lab::ring_all_reduce_seconds(1.0, 4, slow), 5e-6 + 6e-6, 1e-15);
+  EXPECT_THROW(lab::ring_all_reduce_seconds(1.0, 0, slow), lab::Error);
+  EXPECT_THROW(lab::interconnect_preset("infiniband-9000"), lab::Error);
+  for (const auto& name : lab::interconnect_names())
+    EXPECT_GT(lab::interconnect_preset(name).bandwidth, 0.0) << name;
+}
+
+TEST(CostModel, TensorParallelAtOneGpuIsTheSingleGpuDecodeStep) {
+  const auto hw = lab::hardware_preset("h100");
+  const auto link = lab::interconnect_preset("nvlink4");
+  for (const char* name : {"llama2-7b", "llama3-8b", "llama2-70b"}) {
+    const auto c = lab::preset(name);
+    const auto t =
+        lab::tensor_parallel_decode_cost(c, 1, 512, lab::DType::BF16, lab::DType::FP32, hw, link);
+    // Every parameter once (the embedding table is only gathered: one row), the fp32 norm gains
+    // counted at 4 bytes, and the KV cache of 512 tokens.
+    const double table = 2.0 * c.vocab_size * c.hidden_size;
+    const double norms = (2.0 * c.num_layers + 1) * c.hidden_size;  // 2 more bytes each in fp32
+    const double expected = lab::weight_bytes(c, lab::DType::BF16) - table + 2.0 * c.hidden_size +
+                            2.0 * norms +
+                            512.0 * lab::kv_cache_bytes_per_token(c, lab::DType::BF16);
+    EXPECT_NEAR(t.bytes_per_gpu, expected, 1e-9 * expected) << name;
+    EXPECT_EQ(t.all_reduce_seconds, 0.0) << name;
+    EXPECT_EQ(t.all_reduce_bytes_per_gpu, 0.0) << name;
+    EXPECT_EQ(t.all_reduces, 2 * c.num_layers) << name;
+    EXPECT_DOUBLE_EQ(t.step_seconds, t.bytes_per_gpu / hw.bandwidth) << name;
+  }
+}
+
+TEST(CostModel, TensorParallelShardsWeightsAndKvButNotTheReplicatedParts) {
+  const auto hw = lab::hardware_preset("h100");
+  const auto link = lab::interconnect_preset("nvlink4");
+  const auto c = lab::preset("llama2-70b");  // Hkv = 8
+  const auto one =
+      lab::tensor_parallel_decode_cost(c, 1, 1000, lab::DType::BF16, lab::DType::FP32, hw, link);
+  for (int n : {2, 4, 8}) {
+    const auto t =
+        lab::tensor_parallel_decode_cost(c, n, 1000, lab::DType::BF16, lab::DType::FP32, hw, link);
+    EXPECT_NEAR(t.sharded_weight_bytes * n, one.sharded_weight_bytes, 1e-9 * one.bytes_per_gpu);
+    EXPECT_NEAR(t.kv_bytes * n, one.kv_bytes, 1e-9 * one.kv_bytes);
+    EXPECT_EQ(t.replicated_bytes, one.replicated_bytes);
+    // 2 all-reduces per layer of D fp32 values; each GPU sends 2(N−1)/N of each.
+    EXPECT_DOUBLE_EQ(t.all_reduce_payload, 8192.0 * 4);
+    EXPECT_DOUBLE_EQ(t.all_reduce_bytes_per_gpu, 160 * 2.0 * (n - 1) / n * 8192 * 4);
+    EXPECT_DOUBLE_EQ(t.step_seconds, t.memory_seconds + t.all_reduce_seconds);
+    // Faster than one GPU, but never N times: the replicated bytes and the all-reduces stay.
+    EXPECT_LT(t.step_seconds, one.step_seconds);
+    EXPECT_GT(t.step_seconds * n, one.step_seconds);
+  }
+  // Beyond Hkv ranks each GPU keeps one whole (replicated) KV head: the KV share stops shrinking.
+  const auto eight =
+      lab::tensor_parallel_decode_cost(c, 8, 1000, lab::DType::BF16, lab::DType::FP32, hw, link);
+  const auto sixteen =
+      lab::tensor_parallel_decode_cost(c, 16, 1000, lab::DType::BF16, lab::DType::FP32, hw, link);
+  EXPECT_EQ(sixteen.kv_bytes, eight.kv_bytes);
+  // Everything else halves; the one K and one V head (2 · 128 rows of D per layer) do not.
+  const double kv_rows = 80.0 * 2 * 128 * 8192 * 2;  // layers · (K, V) · rows · D · bf16 bytes
+  EXPECT_NEAR(sixteen.sharded_weight_bytes * 2 - eight.sharded_weight_bytes, kv_rows, 1.0);
+}
+
+TEST(CostModel, TensorParallelRejectsShapesThatDoNotSplit) {
+  const auto hw = lab::hardware_preset("h100");
+  const auto link = lab::interconnect_preset("nvlink4");
+  const auto c = lab::preset("llama2-7b");  // H = 32, F = 11008 = 2^8 · 43
+  EXPECT_THROW(
+      lab::tensor_parallel_decode_cost(c, 3, 10, lab::DType::BF16, lab::DType::FP32, hw, link),
+      lab::Error);
+  EXPECT_THROW(
+      lab::tensor_parallel_decode_cost(c, 0, 10, lab::DType::BF16, lab::DType::FP32, hw, link),
+      lab::Error);
+  EXPECT_THROW(
+      lab::tensor_parallel_decode_cost(c, 2, -1, lab::DType::BF16, lab::DType::FP32, hw, link),
+      lab::Error);
+}

@@ -11,6 +11,11 @@ TEST(ModelConfig, PresetsValidateAndHaveKnownParameterCounts) {
   EXPECT_EQ(lab::preset("llama2-7b").parameter_count(), 6738415616LL);
   EXPECT_EQ(lab::preset("llama3-8b").parameter_count(), 8030261248LL);
   EXPECT_EQ(lab::preset("smollm2-135m").parameter_count(), 134515008LL);
+  // Llama-2-70B: 68,976,648,192 (meta-llama/Llama-2-70b-hf), grouped-query attention 64 / 8.
+  const auto big = lab::preset("llama2-70b");
+  EXPECT_EQ(big.parameter_count(), 68976648192LL);
+  EXPECT_EQ(big.group_size(), 8);
+  EXPECT_EQ(big.kv_dim(), 1024);
   for (const auto& name : lab::preset_names())
     EXPECT_NO_THROW(lab::validate(lab::preset(name))) << name;
 }
