@@ -4,11 +4,33 @@
 #   exercises/NN_name/{student,solution}/   -> static library labNN_impl (LAB_IMPL picks the folder)
 #   tests/<label>/test_*.cpp|.cu            -> one GoogleTest executable per file, ctest label <label>
 # A test file may add labels with a line "// ctest-labels: slow chapter".
+# A chapter's main file or a test file may link more libraries with a line "// lab-link: lib ...";
+# when one of them is not a target (e.g. lab_cuda_tp without NCCL) the chapter or test is skipped.
 
 set(LAB_WARNINGS -Wall -Wextra -Wpedantic -Wshadow -Wfloat-conversion)
 
 function(lab_set_warnings target)
   target_compile_options(${target} PRIVATE $<$<COMPILE_LANGUAGE:CXX>:${LAB_WARNINGS}>)
+endfunction()
+
+# Sets <out> to the libraries named on "// lab-link:" lines of <src>, and <missing> to those that
+# are not targets in this build.
+function(lab_extra_links src out missing)
+  file(STRINGS "${src}" lines REGEX "^// lab-link:")
+  set(libs "")
+  set(absent "")
+  foreach(line IN LISTS lines)
+    string(REGEX REPLACE "^// lab-link:[ ]*" "" words "${line}")
+    separate_arguments(words)
+    foreach(lib IN LISTS words)
+      list(APPEND libs ${lib})
+      if(NOT TARGET ${lib})
+        list(APPEND absent ${lib})
+      endif()
+    endforeach()
+  endforeach()
+  set(${out} ${libs} PARENT_SCOPE)
+  set(${missing} ${absent} PARENT_SCOPE)
 endfunction()
 
 # Libraries every chapter and test may use.
@@ -41,8 +63,13 @@ function(lab_add_chapters)
     if((cuda_includes OR extra MATCHES "\\.cu") AND NOT LAB_HAVE_CUDA)
       continue()
     endif()
+    lab_extra_links("${main}" extra_libs missing_libs)
+    if(missing_libs)
+      continue()
+    endif()
     add_executable(${target} "${main}" ${extra})
     lab_link_standard(${target})
+    target_link_libraries(${target} PRIVATE ${extra_libs})
     lab_set_warnings(${target})
     set_target_properties(${target} PROPERTIES RUNTIME_OUTPUT_DIRECTORY "${PROJECT_BINARY_DIR}/bin")
     list(APPEND all_chapters ${target})
@@ -96,8 +123,13 @@ function(lab_add_gtest src label)
       return()
     endif()
   endif()
+  lab_extra_links("${src}" extra_libs missing_libs)
+  if(missing_libs)
+    return()
+  endif()
   add_executable(${name} "${src}")
   lab_link_standard(${name})
+  target_link_libraries(${name} PRIVATE ${extra_libs})
   target_link_libraries(${name} PRIVATE GTest::gtest GTest::gtest_main Threads::Threads)
   if(impl)
     target_link_libraries(${name} PRIVATE ${impl})
