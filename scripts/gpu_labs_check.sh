@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU labs (6 and 8) graded both ways on a machine with a CUDA GPU: every test must pass with
+# The GPU labs (6, 7 and 8) graded both ways on a machine with a CUDA GPU: every test must pass with
 # the solutions (-DLAB_IMPL=solution) and fail with the student stubs (-DLAB_IMPL=student).
 # Prints one line per lab, e.g. "lab06 solution: 3/3 pass; student: 3/3 fail"; exits non-zero
 # unless both halves hold for every lab.
@@ -14,7 +14,7 @@ if [[ -d .pcre ]]; then
   export LD_LIBRARY_PATH="$PWD/.pcre/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 fi
 
-labs=(06 08)
+labs=(06 07 08)
 targets=()
 for nn in "${labs[@]}"; do
   for src in tests/lab/test_lab"${nn}"_*.cpp; do
@@ -22,7 +22,7 @@ for nn in "${labs[@]}"; do
   done
 done
 if [[ ${#targets[@]} -eq 0 ]]; then
-  echo "gpu_labs_check: no tests/lab/test_lab06_* or test_lab08_* files" >&2
+  echo "gpu_labs_check: no tests/lab/test_lab{06,07,08}_* files" >&2
   exit 2
 fi
 
