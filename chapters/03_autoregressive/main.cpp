@@ -11,6 +11,7 @@
 #include "common/cost_model.hpp"
 #include "common/error.hpp"
 #include "common/format.hpp"
+#include "common/interrupt.hpp"
 #include "common/model_source.hpp"
 #include "cpu_reference/generation.hpp"
 #include "cpu_reference/text.hpp"
@@ -26,11 +27,30 @@ struct Options {
 
 int run(const Options& o) {
   lab::cpu::set_num_threads(o.common.threads);
+  // Shape presets other than tiny have random weights and no tokenizer: refuse them before
+  // drawing gigabytes of weights that could never produce text.
+  const std::vector<std::string> presets = lab::preset_names();
+  lab::require(o.common.model == "tiny" ||
+                   std::find(presets.begin(), presets.end(), o.common.model) == presets.end(),
+               "--model " + o.common.model +
+                   ": a shape preset has random weights and no tokenizer; generating text needs "
+                   "tiny, smollm2, or a GGUF file or HF directory with its tokenizer");
   const lab::LoadedModel loaded = lab::load_model(o.common.model, o.common.seed);
   const lab::ModelConfig& c = loaded.weights.config;
+  lab::require(loaded.tokenizer != nullptr,
+               "--model " + o.common.model +
+                   ": the model has no tokenizer (an HF directory needs its tokenizer.json)");
   const lab::Tokenizer& tok = *loaded.tokenizer;
   std::printf("model: %s\n", lab::describe(c).c_str());
   const std::vector<int> prompt = lab::cpu::prompt_tokens(tok, o.prompt, o.chat);
+  // The last step runs over prompt + steps − 1 tokens: refuse up front what the model cannot hold
+  // rather than stop half-way through the text.
+  const std::size_t positions = prompt.size() + static_cast<std::size_t>(o.steps) - 1;
+  lab::require(positions <= static_cast<std::size_t>(c.max_seq_len),
+               "the prompt (" + std::to_string(prompt.size()) + " tokens) and --steps " +
+                   std::to_string(o.steps) + " need a context of " + std::to_string(positions) +
+                   " tokens, the model's is " + std::to_string(c.max_seq_len) +
+                   " (shorten the prompt or lower --steps)");
   std::printf("prompt: %zu tokens, generating up to %d greedily (argmax)\n\n", prompt.size(),
               o.steps);
 
@@ -39,7 +59,9 @@ int run(const Options& o) {
   lab::cpu::TextStream stream(tok);
   lab::cpu::GenerationOptions go;
   go.max_new_tokens = o.steps;
-  go.is_stop = [&tok](int id) { return tok.is_end_of_generation(id); };
+  // Ctrl-C stops after the current token (common/interrupt.hpp).
+  lab::catch_interrupts();
+  go.is_stop = [&tok](int id) { return tok.is_end_of_generation(id) || lab::interrupted(); };
   go.on_token = [&stream, &tok](int id) {
     if (tok.is_end_of_generation(id)) return;  // the stop token is not part of the text
     std::fputs(stream.push(id).c_str(), stdout);
@@ -49,6 +71,13 @@ int run(const Options& o) {
   const lab::cpu::Generation g =
       lab::cpu::generate_without_cache(model, prompt, go, lab::cpu::argmax);
   std::printf("\n\n");
+  if (lab::interrupted()) {  // the text so far is printed; add what it cost, and stop
+    std::vector<double> arrival;
+    double t = 0;
+    for (double s : g.step_seconds) arrival.push_back(t += s);
+    std::printf("%s\n", lab::describe_interruption(arrival).c_str());
+    return lab::kExitInterrupted;
+  }
 
   // 2. Check against chapter 2: one teacher-forced pass over the final sequence.
   const lab::cpu::Matrix<float> tf = model.forward(g.tokens);  // (len, V)

@@ -12,6 +12,7 @@
 #include "common/cost_model.hpp"
 #include "common/error.hpp"
 #include "common/format.hpp"
+#include "common/interrupt.hpp"
 #include "common/metrics.hpp"
 #include "common/model_source.hpp"
 #include "cpu_reference/benchmark.hpp"
@@ -53,6 +54,7 @@ StepCheck recompute_without_cache(const lab::cpu::Transformer<float>& model,
   lab::cpu::GenerationOptions go;
   go.max_new_tokens = static_cast<int>(cached.logits.size());
   go.mask = mask;
+  go.is_stop = [](int) { return lab::interrupted(); };  // O(n²): Ctrl-C must not wait for it
   const auto V = static_cast<std::size_t>(model.config().vocab_size);
   (void)lab::cpu::generate_without_cache(model, prompt, go, [&](std::span<const float> row) {
     const lab::CompareResult r =
@@ -118,10 +120,28 @@ int run(const Options& o) {
     return 0;
   }
   const AttentionMask mask = lab::cpu::parse_attention_mask(o.mask);
+  // Shape presets other than tiny have random weights and no tokenizer: refuse them before
+  // drawing gigabytes of weights that could never produce text.
+  const std::vector<std::string> presets = lab::preset_names();
+  lab::require(o.common.model == "tiny" ||
+                   std::find(presets.begin(), presets.end(), o.common.model) == presets.end(),
+               "--model " + o.common.model +
+                   ": a shape preset has random weights and no tokenizer; generating text needs "
+                   "tiny, smollm2, or a GGUF file or HF directory with its tokenizer");
   const lab::LoadedModel loaded = lab::load_model(o.common.model, o.common.seed);
   const lab::ModelConfig& c = loaded.weights.config;
+  lab::require(loaded.tokenizer != nullptr,
+               "--model " + o.common.model +
+                   ": the model has no tokenizer (an HF directory needs its tokenizer.json)");
   const lab::Tokenizer& tok = *loaded.tokenizer;
   const std::vector<int> prompt = lab::cpu::prompt_tokens(tok, o.prompt, o.chat);
+  // Positions beyond the model's context are refused up front, not discovered half-way through.
+  const std::size_t positions = prompt.size() + static_cast<std::size_t>(o.steps) - 1;
+  lab::require(positions <= static_cast<std::size_t>(c.max_seq_len),
+               "the prompt (" + std::to_string(prompt.size()) + " tokens) and --steps " +
+                   std::to_string(o.steps) + " need a context of " + std::to_string(positions) +
+                   " tokens, the model's is " + std::to_string(c.max_seq_len) +
+                   " (shorten the prompt or lower --steps)");
   std::printf("model: %s\nprompt: %zu tokens, up to %d new, %s mask\n\n", lab::describe(c).c_str(),
               prompt.size(), o.steps, o.mask.c_str());
 
@@ -148,7 +168,9 @@ int run(const Options& o) {
   lab::cpu::GenerationOptions go;
   go.max_new_tokens = o.steps;
   go.mask = mask;
-  go.is_stop = [&tok](int id) { return tok.is_end_of_generation(id); };
+  // Ctrl-C stops after the current token (common/interrupt.hpp).
+  lab::catch_interrupts();
+  go.is_stop = [&tok](int id) { return tok.is_end_of_generation(id) || lab::interrupted(); };
   go.on_token = [&stream, &tok](int id) {
     if (tok.is_end_of_generation(id)) return;  // the stop token is not part of the text
     std::fputs(stream.push(id).c_str(), stdout);
@@ -158,6 +180,14 @@ int run(const Options& o) {
   const lab::cpu::Generation g =
       lab::cpu::generate_with_cache(model, cache, prompt, go, lab::cpu::argmax);
   std::printf("\n\n");
+  // Token arrival times: the first waits for the prefill, each later one for one decode step.
+  std::vector<double> arrival;
+  double t = 0;
+  for (double s : g.step_seconds) arrival.push_back(t += s);
+  if (lab::interrupted()) {  // the text so far is printed; add what it cost, and stop
+    std::printf("%s\n", lab::describe_interruption(arrival).c_str());
+    return lab::kExitInterrupted;
+  }
 
   // 3. Against chapter 3 (recompute everything each step), for this mask and for the other one.
   const lab::Tolerance tol = lab::tolerance_for(
@@ -165,6 +195,10 @@ int run(const Options& o) {
       std::max<std::int64_t>(c.intermediate_size, static_cast<std::int64_t>(g.tokens.size())),
       2 * c.num_layers + 1);
   const StepCheck same = recompute_without_cache(model, g, mask, tol);
+  if (lab::interrupted()) {  // Ctrl-C during the check: the generation itself was complete
+    std::printf("%s\n", lab::describe_interruption(arrival).c_str());
+    return lab::kExitInterrupted;
+  }
   std::printf("== Cached vs recomputed (chapter 3), %s mask ==\n", o.mask.c_str());
   std::printf("tokens agree: %s; worst step rel L2 %.2e (tolerance %.1e: %s)\n",
               same.tokens_agree ? "yes" : "no",
@@ -178,11 +212,18 @@ int run(const Options& o) {
   lab::cpu::GenerationOptions replay = go;
   replay.mask = other;
   replay.on_token = nullptr;
+  // Replay exactly the tokens above: stop where it stopped, whatever Ctrl-C does from here on.
+  replay.max_new_tokens = static_cast<int>(g.tokens.size() - g.prompt_length);
+  replay.is_stop = nullptr;
   std::size_t next = 0;
   const lab::cpu::Generation g2 = lab::cpu::generate_with_cache(
       model, cache2, prompt, replay,
       [&](std::span<const float>) { return g.tokens[g.prompt_length + next++]; });
   const StepCheck flipped = recompute_without_cache(model, g2, other, tol);
+  if (lab::interrupted()) {
+    std::printf("%s\n", lab::describe_interruption(arrival).c_str());
+    return lab::kExitInterrupted;
+  }
   const StepCheck& causal = mask == AttentionMask::Causal ? same : flipped;
   const StepCheck& bidir = mask == AttentionMask::Causal ? flipped : same;
   std::printf("\nrel L2 of cached vs recomputed logits, step by step:\n%4s %12s %14s\n", "step",
@@ -205,9 +246,6 @@ int run(const Options& o) {
                         {"matches_chapter3", same.passed && same.tokens_agree}};
   // 4. Latency: the first token waits for the prefill, the rest for one decode step each.
   if (!o.common.doc) {
-    std::vector<double> arrival;
-    double t = 0;
-    for (double s : g.step_seconds) arrival.push_back(t += s);
     const lab::LatencyMetrics m = lab::latency_metrics(arrival);
     std::printf("== Latency (%d threads) ==\n%s\n", lab::cpu::num_threads(),
                 lab::describe(m).c_str());

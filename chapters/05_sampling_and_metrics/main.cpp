@@ -8,6 +8,7 @@
 
 #include "common/cli.hpp"
 #include "common/error.hpp"
+#include "common/interrupt.hpp"
 #include "common/metrics.hpp"
 #include "common/model_source.hpp"
 #include "common/sampler.hpp"
@@ -43,7 +44,8 @@ Run generate(const lab::cpu::Transformer<float>& model, const lab::Tokenizer& to
   lab::cpu::GenerationOptions go;
   go.max_new_tokens = steps;
   go.keep_logits = false;
-  go.is_stop = [&tok](int id) { return tok.is_end_of_generation(id); };
+  // Ctrl-C stops after the current token (common/interrupt.hpp).
+  go.is_stop = [&tok](int id) { return tok.is_end_of_generation(id) || lab::interrupted(); };
   go.on_token = [&](int id) {
     run.arrivals.push_back(since.seconds());
     history.push_back(id);
@@ -64,10 +66,28 @@ int run(Options o) {
   lab::cpu::set_num_threads(o.common.threads);
   o.sampler.seed = o.common.seed;
   lab::validate(o.sampler);  // bad settings fail before the model loads
+  // Shape presets other than tiny have random weights and no tokenizer: refuse them before
+  // drawing gigabytes of weights that could never produce text.
+  const std::vector<std::string> presets = lab::preset_names();
+  lab::require(o.common.model == "tiny" ||
+                   std::find(presets.begin(), presets.end(), o.common.model) == presets.end(),
+               "--model " + o.common.model +
+                   ": a shape preset has random weights and no tokenizer; generating text needs "
+                   "tiny, smollm2, or a GGUF file or HF directory with its tokenizer");
   const lab::LoadedModel loaded = lab::load_model(o.common.model, o.common.seed);
   const lab::ModelConfig& c = loaded.weights.config;
+  lab::require(loaded.tokenizer != nullptr,
+               "--model " + o.common.model +
+                   ": the model has no tokenizer (an HF directory needs its tokenizer.json)");
   const lab::Tokenizer& tok = *loaded.tokenizer;
   const std::vector<int> prompt = lab::cpu::prompt_tokens(tok, o.prompt, o.chat);
+  // Positions beyond the model's context are refused up front, not discovered half-way through.
+  const std::size_t positions = prompt.size() + static_cast<std::size_t>(o.steps) - 1;
+  lab::require(positions <= static_cast<std::size_t>(c.max_seq_len),
+               "the prompt (" + std::to_string(prompt.size()) + " tokens) and --steps " +
+                   std::to_string(o.steps) + " need a context of " + std::to_string(positions) +
+                   " tokens, the model's is " + std::to_string(c.max_seq_len) +
+                   " (shorten the prompt or lower --steps)");
   const lab::cpu::Transformer<float> model(loaded.weights);
   std::printf("model: %s\nprompt: %zu tokens\nsampler: %s\n\n", lab::describe(c).c_str(),
               prompt.size(), lab::describe(o.sampler).c_str());
@@ -94,9 +114,16 @@ int run(Options o) {
 
   // 2. Generate, streaming tokens as they come.
   std::printf("== Sampled (seed %llu) ==\n", static_cast<unsigned long long>(o.sampler.seed));
+  lab::catch_interrupts();
   lab::Stopwatch request;
   const Run main_run = generate(model, tok, prompt, o.steps, o.sampler, true, request);
   std::printf("\n\n");
+  // After Ctrl-C: the text so far is on the screen; add the metrics of the request and stop.
+  auto report_interruption = [&main_run] {
+    std::printf("%s\n", lab::describe_interruption(main_run.arrivals).c_str());
+    return lab::kExitInterrupted;
+  };
+  if (lab::interrupted()) return report_interruption();
 
   // 3. Reproducibility: the same seed gives the same tokens; another seed, another text.
   const lab::Stopwatch unused;
@@ -107,6 +134,7 @@ int run(Options o) {
   lab::SamplerSettings greedy = o.sampler;
   greedy.temperature = 0;
   const Run argmax = generate(model, tok, prompt, o.steps, greedy, false, unused);
+  if (lab::interrupted()) return report_interruption();  // the runs above were cut short
   auto text = [&](const Run& r) {
     const auto& t = r.generation.tokens;
     return lab::cpu::printable(
@@ -145,6 +173,7 @@ int run(Options o) {
       lab::SamplerSettings s = o.sampler;
       s.seed = o.sampler.seed + static_cast<std::uint64_t>(r);
       const Run q = generate(model, tok, prompt, o.steps, s, false, server);
+      if (lab::interrupted()) return report_interruption();
       const lab::LatencyMetrics qm = lab::latency_metrics(q.arrivals);
       tokens += qm.tokens;
       std::printf("%8d %10.2f %10.2f %12.2f\n", r, 1e3 * qm.ttft, 1e3 * qm.tpot, 1e3 * qm.total);
