@@ -34,7 +34,7 @@ def main() -> int:
         "set grid xtics ytics mxtics mytics lc rgb '#dddddd'",
         "set xlabel 'arithmetic intensity I (FLOP/byte)'",
         "set ylabel 'attainable TFLOP/s'",
-        f"set title 'Roofline of {hw['name']} ({data['dtype']}): X(B x D) @ W(D x F) and a whole model ({data['model']})'",
+        f"set title 'Roofline of {hw['name']} ({data['dtype']}): X(B x D) @ W(D x F) and a whole model ({data['model']})' noenhanced",
         f"set xrange [{lo}:{hi}]",
         f"set yrange [{min(0.5, lo * bw / 2)}:{peak * 2}]",
         "set key bottom right",
