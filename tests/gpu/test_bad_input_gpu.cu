@@ -72,6 +72,7 @@ TEST(BadInputGpu, KvCacheLargerThanTheDeviceIsRefused) {
   // At least the cache and the weights; the exact figure also counts activations and a margin.
   const double kv_gib = 2.0 * c.num_layers * options.capacity * c.kv_dim() * 2 / (1 << 30);
   double needs = 0;
+  ASSERT_NE(message.find("needs "), std::string::npos) << message;
   ASSERT_EQ(std::sscanf(message.c_str() + message.find("needs "), "needs %lf GiB", &needs), 1)
       << message;
   EXPECT_GE(needs, kv_gib);
@@ -96,6 +97,7 @@ TEST(BadInputGpu, ModelLargerThanTheDeviceIsRefused) {
   EXPECT_NE(message.find("the model too-big (fp32, KV cache of 16 tokens)"), std::string::npos)
       << message;
   double needs = 0;
+  ASSERT_NE(message.find("needs "), std::string::npos) << message;
   ASSERT_EQ(std::sscanf(message.c_str() + message.find("needs "), "needs %lf GiB", &needs), 1)
       << message;
   EXPECT_GE(needs, static_cast<double>(c.parameter_count()) * 4 / (1 << 30)) << message;
