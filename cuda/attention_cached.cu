@@ -2,9 +2,11 @@
 // call sits at position p = *d_pos + r and sees cache rows 0..p. The position comes from device
 // memory so that a decode step captured once in a CUDA graph stays valid at every position.
 #include <cmath>
+#include <cstdint>
 
 #include "cuda/check.cuh"
 #include "cuda/kernels.hpp"
+#include "cuda/launch.cuh"
 #include "cuda/reduce.cuh"
 
 namespace lab::cuda {
@@ -94,11 +96,30 @@ __global__ void attention_cached_kernel(const float* q, const T* k_cache, const 
 constexpr int kSplitKeys = 32;
 static_assert(kSplitKeys == 32, "attention_split_scratch_floats() assumes 32 keys a chunk");
 
+// One head's chunks (m_s, l_s, o_s) → out, by the whole block. Reads through L2 (__ldcg): in the
+// split kernel v2 the chunks were written by other blocks of the same kernel.
+__device__ inline void merge_chunks(const float* ph, float* out, int head_dim, int splits) {
+  float m = -INFINITY;
+  for (int s = 0; s < splits; ++s) m = fmaxf(m, __ldcg(ph + s * (head_dim + 2) + head_dim));
+  for (int t = threadIdx.x; t < head_dim; t += blockDim.x) {
+    float num = 0.0f, den = 0.0f;
+    for (int s = 0; s < splits; ++s) {
+      const float* chunk = ph + s * (head_dim + 2);
+      const float w = expf(__ldcg(chunk + head_dim) - m);  // rescale chunk s to the global maximum
+      num += w * __ldcg(chunk + t);
+      den += w * __ldcg(chunk + head_dim + 1);
+    }
+    out[t] = num / den;
+  }
+}
+
 template <typename T>
 __global__ void attention_split_kv_kernel(const float* q, const T* k_cache, const T* v_cache,
                                           float* partial, int heads, int kv_heads, int head_dim,
                                           const int* pos, float scale) {
   __shared__ float p[kSplitKeys];
+  wait_for_previous_kernel();  // under PDL: q and the new cache row come from the kernel before
+  allow_next_kernel();
   const int h = blockIdx.x, split = blockIdx.y, splits = gridDim.y;
   const int keys = *pos + 1, first = split * kSplitKeys;
   float* out = partial + (static_cast<long long>(h) * splits + split) * (head_dim + 2);
@@ -129,23 +150,116 @@ __global__ void attention_split_kv_kernel(const float* q, const T* k_cache, cons
   if (threadIdx.x == 0) out[head_dim] = m, out[head_dim + 1] = l;
 }
 
+//! [attention_split_kv_v2]
+// Split-KV v2: the same chunks and the same partials, with 16-byte loads all issued up front. v1's
+// score loop reads a key with 2-byte loads and reduces it across the warp before the next key's
+// loads are issued (eight dependent trips to memory per warp), and every thread re-evaluates the
+// 32 exponentials. Here four threads share a key, each loading a quarter of its 16-byte vectors at
+// once; the chunk's exponentials are computed once into shared memory; for P·V each thread owns a
+// 16-byte column of the head and a share of the keys (all its loads independent), and the groups'
+// partial sums meet in shared memory. And no merge kernel: each block counts itself done on its
+// head's counter (an atomic add after a fence that publishes its partial), and the block that
+// completes the count, the head's last, merges all the head's chunks (merge_chunks) and resets the
+// counter for the next step. One launch fewer per layer; which block merges varies, the order of
+// the merge does not. Needs head_dim % (16 / sizeof(T)) == 0, head_dim <= 256, and for the
+// merge one counter per head, zeroed once (without them, the merge kernel runs after).
+constexpr int kSplitThreads = 128;
+constexpr int kMaxHeadDim = 256;
+static_assert(kSplitThreads == 4 * kSplitKeys, "four threads a key in the score phase");
+
+template <typename T>
+__global__ void __launch_bounds__(kSplitThreads)
+    attention_split_kv_v2_kernel(const float* q, const T* k_cache, const T* v_cache, float* partial,
+                                 int* counters, float* final_out, int heads, int kv_heads,
+                                 int head_dim, const int* pos, float scale) {
+  constexpr int kVec = 16 / sizeof(T);
+  __shared__ __align__(16) float qs[kMaxHeadDim];
+  __shared__ __align__(16) float sums[kSplitThreads * kVec];  // (groups, head_dim)
+  __shared__ float s[kSplitKeys];
+  wait_for_previous_kernel();
+  allow_next_kernel();
+  const int h = blockIdx.x, split = blockIdx.y, splits = gridDim.y;
+  const int keys = *pos + 1, first = split * kSplitKeys;
+  float* out = partial + (static_cast<long long>(h) * splits + split) * (head_dim + 2);
+  if (first >= keys) return;
+  const int count = min(kSplitKeys, keys - first);
+  const int g = h / (heads / kv_heads), kv_dim = kv_heads * head_dim, vcols = head_dim / kVec;
+  const long long head_offset = static_cast<long long>(first) * kv_dim + g * head_dim;
+  for (int t = threadIdx.x; t < head_dim; t += blockDim.x) qs[t] = q[h * head_dim + t];
+  __syncthreads();
+
+  // 1. Scores: key j = thread / 4, the thread's quarter of its vectors.
+  const int j = threadIdx.x / 4, part = threadIdx.x % 4;  // 128 threads = 32 keys x 4
+  float dot = 0.0f;
+  if (j < count) {
+    const uint4* kj =
+        reinterpret_cast<const uint4*>(k_cache + head_offset + static_cast<long long>(j) * kv_dim);
+#pragma unroll 4
+    for (int v = part; v < vcols; v += 4) dot += dot16_floats<T>(kj[v], qs + v * kVec);
+  }
+  dot += __shfl_xor_sync(0xffffffffu, dot, 1);  // the 4 threads of a key are neighbouring lanes
+  dot += __shfl_xor_sync(0xffffffffu, dot, 2);
+  if (part == 0) s[j] = j < count ? dot * scale : -INFINITY;
+  __syncthreads();
+  float m = -INFINITY;
+  for (int k = 0; k < count; ++k) m = fmaxf(m, s[k]);  // broadcast reads
+  __syncthreads();                                     // everyone has m before s is overwritten
+  if (part == 0) s[j] = j < count ? expf(s[j] - m) : 0.0f;
+  __syncthreads();
+
+  // 2. o = Σ_j e_j v_j: thread (group, column c) takes keys group, group + groups, ...
+  const int c = threadIdx.x % vcols, group = threadIdx.x / vcols, groups = blockDim.x / vcols;
+  float acc[kVec] = {};
+  if (group < groups)
+#pragma unroll 4
+    for (int k = group; k < count; k += groups) {
+      const uint4 packed = *reinterpret_cast<const uint4*>(
+          v_cache + head_offset + static_cast<long long>(k) * kv_dim + c * kVec);
+      float v[kVec];
+      unpack16<T>(packed, v);
+#pragma unroll
+      for (int i = 0; i < kVec; ++i) acc[i] += s[k] * v[i];
+    }
+  if (group < groups)
+#pragma unroll
+    for (int i = 0; i < kVec; ++i) sums[group * head_dim + c * kVec + i] = acc[i];
+  __syncthreads();
+  for (int t = threadIdx.x; t < head_dim; t += blockDim.x) {
+    float total = 0.0f;
+    for (int k = 0; k < groups; ++k) total += sums[k * head_dim + t];
+    out[t] = total;
+  }
+  if (threadIdx.x == 0) {
+    float l = 0.0f;
+    for (int k = 0; k < count; ++k) l += s[k];
+    out[head_dim] = m, out[head_dim + 1] = l;
+  }
+
+  // 3. The head's last block merges (without counters: attention_merge_kernel does, after).
+  if (counters == nullptr) return;
+  __shared__ bool last;
+  int* done = counters + h;
+  const int chunks = (keys + kSplitKeys - 1) / kSplitKeys;
+  __threadfence();  // this thread's partial is visible to the whole GPU before the block counts
+  __syncthreads();
+  if (threadIdx.x == 0) last = atomicAdd(done, 1) == chunks - 1;
+  __syncthreads();
+  if (!last) return;
+  __threadfence();
+  merge_chunks(partial + static_cast<long long>(h) * splits * (head_dim + 2),
+               final_out + h * head_dim, head_dim, chunks);
+  if (threadIdx.x == 0) *done = 0;
+}
+//! [attention_split_kv_v2]
+
 __global__ void attention_merge_kernel(const float* partial, float* out, int head_dim,
                                        int max_splits, const int* pos) {
+  wait_for_previous_kernel();
+  allow_next_kernel();
   const int h = blockIdx.x;
   const int splits = (*pos + 1 + kSplitKeys - 1) / kSplitKeys;  // chunks that hold keys
-  const float* ph = partial + static_cast<long long>(h) * max_splits * (head_dim + 2);
-  float m = -INFINITY;
-  for (int s = 0; s < splits; ++s) m = fmaxf(m, ph[s * (head_dim + 2) + head_dim]);
-  for (int t = threadIdx.x; t < head_dim; t += blockDim.x) {
-    float num = 0.0f, den = 0.0f;
-    for (int s = 0; s < splits; ++s) {
-      const float* chunk = ph + s * (head_dim + 2);
-      const float w = expf(chunk[head_dim] - m);  // rescale chunk s to the global maximum
-      num += w * chunk[t];
-      den += w * chunk[head_dim + 1];
-    }
-    out[h * head_dim + t] = num / den;
-  }
+  merge_chunks(partial + static_cast<long long>(h) * max_splits * (head_dim + 2),
+               out + h * head_dim, head_dim, splits);
 }
 //! [attention_split_kv]
 
@@ -163,10 +277,10 @@ void kv_append(const float* d_k_new, const float* d_v_new, T* d_k_cache, T* d_v_
 }
 
 template <typename T>
-void attention_cached(const float* d_q, const T* d_k_cache, const T* d_v_cache, float* d_out, int n,
-                      int heads, int kv_heads, int head_dim, const int* d_pos, int max_keys,
-                      cudaStream_t stream, float* d_split_scratch) {
-  if (n == 0) return;
+int attention_cached(const float* d_q, const T* d_k_cache, const T* d_v_cache, float* d_out, int n,
+                     int heads, int kv_heads, int head_dim, const int* d_pos, int max_keys,
+                     cudaStream_t stream, float* d_split_scratch, bool pdl, int* d_split_counters) {
+  if (n == 0) return 0;
   const int threads = 256;
   require(head_dim <= threads, "attention_cached: head_dim " + std::to_string(head_dim) +
                                    " exceeds the block of " + std::to_string(threads));
@@ -182,17 +296,28 @@ void attention_cached(const float* d_q, const T* d_k_cache, const T* d_v_cache, 
   const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
   if (n == 1 && d_split_scratch != nullptr) {  // decode: split-KV
     const int max_splits = (max_keys + kSplitKeys - 1) / kSplitKeys;
-    attention_split_kv_kernel<T><<<dim3(heads, max_splits), 128, 0, stream>>>(
-        d_q, d_k_cache, d_v_cache, d_split_scratch, heads, kv_heads, head_dim, d_pos, scale);
-    LAB_CUDA_CHECK_LAUNCH();
-    attention_merge_kernel<<<heads, 128, 0, stream>>>(d_split_scratch, d_out, head_dim, max_splits,
-                                                      d_pos);
-    LAB_CUDA_CHECK_LAUNCH();
-    return;
+    constexpr int kVec = 16 / sizeof(T);
+    const bool vector16 = head_dim % kVec == 0 && head_dim <= kMaxHeadDim &&
+                          reinterpret_cast<std::uintptr_t>(d_k_cache) % 16 == 0 &&
+                          reinterpret_cast<std::uintptr_t>(d_v_cache) % 16 == 0;
+    if (vector16) {
+      launch_kernel(attention_split_kv_v2_kernel<T>, dim3(heads, max_splits), kSplitThreads, 0,
+                    stream, pdl, d_q, d_k_cache, d_v_cache, d_split_scratch, d_split_counters,
+                    d_out, heads, kv_heads, head_dim, d_pos, scale);
+      if (d_split_counters != nullptr) return 1;
+    } else {
+      launch_kernel(attention_split_kv_kernel<T>, dim3(heads, max_splits), kSplitThreads, 0, stream,
+                    pdl, d_q, d_k_cache, d_v_cache, d_split_scratch, heads, kv_heads, head_dim,
+                    d_pos, scale);
+    }
+    launch_kernel(attention_merge_kernel, heads, 128, 0, stream, pdl,
+                  static_cast<const float*>(d_split_scratch), d_out, head_dim, max_splits, d_pos);
+    return 2;
   }
   attention_cached_kernel<T><<<dim3(heads, n), threads, shared, stream>>>(
       d_q, d_k_cache, d_v_cache, d_out, heads, kv_heads, head_dim, d_pos, scale);
   LAB_CUDA_CHECK_LAUNCH();
+  return 1;
 }
 
 void advance_position(int* d_pos, int n, cudaStream_t stream) {
@@ -204,9 +329,9 @@ template void kv_append<float>(const float*, const float*, float*, float*, int, 
                                cudaStream_t);
 template void kv_append<bf16>(const float*, const float*, bf16*, bf16*, int, int, const int*,
                               cudaStream_t);
-template void attention_cached<float>(const float*, const float*, const float*, float*, int, int,
-                                      int, int, const int*, int, cudaStream_t, float*);
-template void attention_cached<bf16>(const float*, const bf16*, const bf16*, float*, int, int, int,
-                                     int, const int*, int, cudaStream_t, float*);
+template int attention_cached<float>(const float*, const float*, const float*, float*, int, int,
+                                     int, int, const int*, int, cudaStream_t, float*, bool, int*);
+template int attention_cached<bf16>(const float*, const bf16*, const bf16*, float*, int, int, int,
+                                    int, const int*, int, cudaStream_t, float*, bool, int*);
 
 }  // namespace lab::cuda

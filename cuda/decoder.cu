@@ -2,7 +2,10 @@
 // decode (one token, the GEMV kernels); the KV cache and the position live on the device, so the
 // decode step — forward of one token plus the on-device argmax — is captured once as a CUDA graph
 // and replayed for every token.
+#include <algorithm>
 #include <cmath>
+#include <deque>
+#include <map>
 
 #include "common/error.hpp"
 #include "cuda/buffer.hpp"
@@ -67,10 +70,14 @@ struct DecoderImpl {
   std::vector<Layer> layers;
   DeviceBuffer<T> k_cache, v_cache;  // (layers, capacity, kv_dim)
   DeviceBuffer<double> inv_freq;
-  DeviceBuffer<int> d_pos{1}, d_token{1}, d_step{1}, d_tokens, d_history;
+  DeviceBuffer<int> d_pos{1}, d_token{1}, d_step{1}, d_tokens, d_history, split_counters;
   DeviceBuffer<float> x, h, qkv, attn, gate_up, act, logits, split_scratch;
   DeviceBuffer<bf16> h16;  // bf16 copy of a GEMM input (bf16 prefill)
-  CudaGraph decode_graph;
+  std::unique_ptr<CudaGraph> decode_graph = std::make_unique<CudaGraph>();
+  // Profiling (profile_decode_step): when on, mark() records an event after each kernel.
+  bool profiling = false;
+  std::deque<Event> marks;
+  std::vector<std::pair<std::string, int>> mark_names;  // (kernel, launches) ending at each mark
 
   explicit DecoderImpl(const ModelConfig& c, const DecoderOptions& o) : config(c), options(o) {
     validate(config);
@@ -97,6 +104,10 @@ struct DecoderImpl {
     logits = DeviceBuffer<float>(N * c.vocab_size);
     split_scratch = DeviceBuffer<float>(static_cast<std::size_t>(
         attention_split_scratch_floats(c.num_heads, c.head_dim, options.capacity)));
+    // The split-KV kernel's counters start at zero (on the decoder's stream: it does not wait for
+    // the legacy default stream).
+    split_counters = DeviceBuffer<int>(static_cast<std::size_t>(c.num_heads));
+    LAB_CUDA_CHECK(cudaMemsetAsync(split_counters.get(), 0, split_counters.bytes(), stream.get()));
     if constexpr (!std::is_same_v<T, float>)
       h16 = DeviceBuffer<bf16>(N * std::max({c.hidden_size, c.q_dim(), c.intermediate_size}));
     reset();
@@ -193,7 +204,7 @@ struct DecoderImpl {
   // the tensor cores (bf16) or cuBLAS fp32 (validation mode).
   void linear(const T* w, const float* d_x, float* d_y, int n, int in, int out, bool accumulate) {
     if (n == 1) {
-      gemv<T>(options.gemv, w, d_x, d_y, out, in, accumulate, stream.get());
+      gemv<T>(options.gemv, w, d_x, d_y, out, in, accumulate, stream.get(), pdl());
     } else if constexpr (std::is_same_v<T, float>) {
       linear_fp32(cublas.get(), w, d_x, d_y, n, in, out, accumulate, /*tf32=*/false);
     } else {
@@ -202,6 +213,22 @@ struct DecoderImpl {
     }
   }
   //! [decoder_linear]
+
+  // Under profile_decode_step: an event after the kernel(s) just launched, named for them.
+  void mark(const char* name, int launches = 1) {
+    if (!profiling) return;
+    marks.emplace_back();
+    // Inside a stream capture, External makes the record a node of the graph (a timestamp), not
+    // only an ordering point.
+    cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
+    LAB_CUDA_CHECK(cudaStreamIsCapturing(stream.get(), &capture));
+    LAB_CUDA_CHECK(cudaEventRecordWithFlags(marks.back().get(), stream.get(),
+                                            capture == cudaStreamCaptureStatusActive
+                                                ? cudaEventRecordExternal
+                                                : cudaEventRecordDefault));
+    mark_names.emplace_back(name, launches);
+  }
+  bool pdl() const { return options.pdl && !profiling; }
 
   //! [decoder_forward]
   // Runs n tokens (device ids) at positions *d_pos.., appends their keys/values to the cache,
@@ -212,7 +239,10 @@ struct DecoderImpl {
     const cudaStream_t s = stream.get();
     const int D = c.hidden_size, F = c.intermediate_size, qd = c.q_dim(), kvd = c.kv_dim();
     const std::size_t cache_layer = static_cast<std::size_t>(options.capacity) * kvd;
+    const T* out = c.tie_word_embeddings ? embed.get() : lm_head.get();
+    if (n == 1 && fused_decode(out)) return launch_fused_decode(d_ids, out);
     embedding_gather(embed.get(), d_ids, x.get(), n, D, s);  // x: (n, D)
+    mark("embedding");
     for (std::size_t l = 0; l < layers.size(); ++l) {
       const Layer& L = layers[l];
       T* kc = k_cache.get() + l * cache_layer;
@@ -221,6 +251,7 @@ struct DecoderImpl {
       float* k = q + static_cast<std::size_t>(n) * qd;
       float* v = k + static_cast<std::size_t>(n) * kvd;
       rms_norm(x.get(), L.attn_norm.get(), h.get(), n, D, c.rms_norm_eps, s);
+      mark("attn_norm");
       if (n == 1) {  // one GEMV over the stacked rows writes q | k | v back to back
         linear(L.w_qkv.get(), h.get(), q, 1, D, qd + 2 * kvd, false);
       } else {
@@ -229,25 +260,87 @@ struct DecoderImpl {
         linear(L.w_qkv.get() + static_cast<std::size_t>(qd + kvd) * D, h.get(), v, n, D, kvd,
                false);
       }
+      mark("qkv_proj");
       apply_rope(q, n, c.num_heads, c.head_dim, inv_freq.get(), 0, d_pos.get(), s);
       apply_rope(k, n, c.num_kv_heads, c.head_dim, inv_freq.get(), 0, d_pos.get(), s);
+      mark("rope (q, k)", 2);
       kv_append<T>(k, v, kc, vc, n, kvd, d_pos.get(), s);
-      attention_cached<T>(q, kc, vc, attn.get(), n, c.num_heads, c.num_kv_heads, c.head_dim,
-                          d_pos.get(), options.capacity, s, split_scratch.get());
+      mark("kv_append");
+      const int attention_launches = attention_cached<T>(
+          q, kc, vc, attn.get(), n, c.num_heads, c.num_kv_heads, c.head_dim, d_pos.get(),
+          options.capacity, s, split_scratch.get(), pdl(), split_counters.get());
+      mark("attention", attention_launches);
       linear(L.wo.get(), attn.get(), x.get(), n, qd, D, /*accumulate=*/true);  // x += o_proj
+      mark("o_proj + residual");
       rms_norm(x.get(), L.mlp_norm.get(), h.get(), n, D, c.rms_norm_eps, s);
+      mark("mlp_norm");
       linear(L.w_gate_up.get(), h.get(), gate_up.get(), n, D, 2 * F, false);  // (n, 2F)
+      mark("gate_up_proj");
       swiglu(gate_up.get(), gate_up.get() + F, act.get(), n, F, 2 * F, s);
+      mark("swiglu");
       linear(L.w_down.get(), act.get(), x.get(), n, F, D, /*accumulate=*/true);  // x += down
+      mark("down_proj + residual");
     }
     const int rows = all_logits ? n : 1;  // decode needs only the last token's logits
     const float* last = x.get() + static_cast<std::size_t>(n - rows) * D;
     rms_norm(last, final_norm.get(), h.get(), rows, D, c.rms_norm_eps, s);
-    const T* out = c.tie_word_embeddings ? embed.get() : lm_head.get();
+    mark("final_norm");
     linear(out, h.get(), logits.get(), rows, D, c.vocab_size, false);  // (rows, V)
+    mark("lm_head");
     advance_position(d_pos.get(), n, s);
+    mark("advance_position");
   }
   //! [decoder_forward]
+
+  // The fused GEMVs need whole 16-byte vectors in every row they read (D % 8 in bf16).
+  bool fused_decode(const T* out) const {
+    return options.fuse && decode_gemv_fusable(out, x.get(), config.hidden_size) &&
+           decode_gemv_fusable(layers.front().w_qkv.get(), x.get(), config.hidden_size) &&
+           decode_gemv_fusable(layers.front().w_gate_up.get(), x.get(), config.hidden_size);
+  }
+
+  //! [decode_fused]
+  // The decode step with the fused GEMVs: five kernels a layer instead of eleven. Each GEMV starts
+  // from the residual stream x and normalises it itself; nothing but x, q, the KV cache and the
+  // MLP activation goes through main memory between kernels.
+  void launch_fused_decode(const int* d_id, const T* out) {
+    const ModelConfig& c = config;
+    const cudaStream_t s = stream.get();
+    const int D = c.hidden_size, F = c.intermediate_size, qd = c.q_dim(), kvd = c.kv_dim();
+    const float eps = c.rms_norm_eps;
+    const std::size_t cache_layer = static_cast<std::size_t>(options.capacity) * kvd;
+    embedding_gather(embed.get(), d_id, x.get(), 1, D, s);
+    mark("embedding");
+    for (std::size_t l = 0; l < layers.size(); ++l) {
+      const Layer& L = layers[l];
+      T* kc = k_cache.get() + l * cache_layer;
+      T* vc = v_cache.get() + l * cache_layer;
+      float* q = qkv.get();
+      // q = RoPE(Wq n), cache[pos] = (RoPE(Wk n), Wv n), n = rmsnorm(x)
+      gemv_rmsnorm_qkv_rope<T>(L.w_qkv.get(), x.get(), L.attn_norm.get(), eps, q, kc, vc,
+                               c.num_heads, c.num_kv_heads, c.head_dim, D, inv_freq.get(),
+                               d_pos.get(), s, pdl());
+      mark("qkv_proj + norm + rope + append");
+      const int attention_launches = attention_cached<T>(
+          q, kc, vc, attn.get(), 1, c.num_heads, c.num_kv_heads, c.head_dim, d_pos.get(),
+          options.capacity, s, split_scratch.get(), pdl(), split_counters.get());
+      mark("attention", attention_launches);
+      gemv<T>(options.gemv, L.wo.get(), attn.get(), x.get(), D, qd, true, s, pdl());  // x += Wo a
+      mark("o_proj + residual");
+      // act = silu(Wg n) ⊙ (Wu n), n = rmsnorm(x)
+      gemv_rmsnorm_swiglu<T>(L.w_gate_up.get(), x.get(), L.mlp_norm.get(), eps, act.get(), F, D, s,
+                             pdl());
+      mark("gate_up_proj + norm + swiglu");
+      gemv<T>(options.gemv, L.w_down.get(), act.get(), x.get(), D, F, true, s,
+              pdl());  // x += Wd act
+      mark("down_proj + residual");
+    }
+    gemv_rmsnorm<T>(out, x.get(), final_norm.get(), eps, logits.get(), c.vocab_size, D, s, pdl());
+    mark("lm_head + final_norm");
+    advance_position(d_pos.get(), 1, s);
+    mark("advance_position");
+  }
+  //! [decode_fused]
 
   //! [decode_step]
   // One greedy decode step, all on the device: the token chosen last step is the input, argmax
@@ -256,11 +349,12 @@ struct DecoderImpl {
     launch(d_token.get(), 1, false);
     argmax(logits.get(), config.vocab_size, d_token.get(), d_history.get(), d_step.get(),
            stream.get());
+    mark("argmax");
   }
   void run_decode_step(bool use_graph) {
     if (use_graph) {
-      if (!decode_graph.ready()) decode_graph.capture(stream.get(), [&] { decode_step(); });
-      decode_graph.launch(stream.get());
+      if (!decode_graph->ready()) decode_graph->capture(stream.get(), [&] { decode_step(); });
+      decode_graph->launch(stream.get());
     } else {
       decode_step();
     }
@@ -353,6 +447,71 @@ struct DecoderImpl {
     return stats;
   }
 
+  std::vector<StepKernelTime> profile_decode_step(int repeats, bool use_graph) {
+    require(length >= 1, "profile_decode_step: run a prefill first");
+    require(repeats >= 1 && length + repeats + 1 <= options.capacity,
+            "profile_decode_step: not enough room left in the KV cache");
+    const int saved = length;
+    std::map<std::string, std::vector<double>> per_kernel;  // seconds per step, each repeat
+    std::map<std::string, int> launches;
+    std::vector<std::string> order;
+    Event start;
+    CudaGraph graph;
+    profiling = true;
+    try {
+      if (use_graph) {  // events recorded during capture become timestamp nodes of the graph
+        graph.capture(stream.get(), [&] {
+          LAB_CUDA_CHECK(
+              cudaEventRecordWithFlags(start.get(), stream.get(), cudaEventRecordExternal));
+          decode_step();
+        });
+        graph.launch(stream.get());  // warm-up
+      } else {
+        decode_step();  // warm-up
+      }
+      stream.synchronize();
+      for (int r = 0; r < repeats; ++r) {
+        if (use_graph) {
+          graph.launch(stream.get());
+        } else {
+          marks.clear(), mark_names.clear();
+          start.record(stream.get());
+          decode_step();
+        }
+        stream.synchronize();
+        std::map<std::string, double> step;
+        const Event* previous = &start;
+        for (std::size_t i = 0; i < marks.size(); ++i) {
+          const auto& [name, count] = mark_names[i];
+          if (r == 0 && !launches.count(name)) order.push_back(name);
+          if (r == 0) launches[name] += count;
+          step[name] += 1e-3 * marks[i].elapsed_ms_since(*previous);
+          previous = &marks[i];
+        }
+        for (const auto& [name, seconds] : step) per_kernel[name].push_back(seconds);
+      }
+    } catch (...) {
+      profiling = false;
+      marks.clear(), mark_names.clear();
+      throw;
+    }
+    profiling = false;
+    marks.clear(), mark_names.clear();
+    LAB_CUDA_CHECK(
+        cudaMemcpyAsync(d_pos.get(), &saved, sizeof(int), cudaMemcpyHostToDevice, stream.get()));
+    LAB_CUDA_CHECK(cudaMemsetAsync(d_step.get(), 0, sizeof(int), stream.get()));
+    stream.synchronize();
+    std::vector<StepKernelTime> out;
+    for (const std::string& name : order)
+      out.push_back({name, launches[name], summarize(per_kernel[name]).median});
+    return out;
+  }
+
+  void set_decode_kernels(GemvVersion gemv, bool fuse, bool use_pdl) {
+    options.gemv = gemv, options.fuse = fuse, options.pdl = use_pdl;
+    decode_graph = std::make_unique<CudaGraph>();  // captured again at the next graph launch
+  }
+
   TimingStats time_prefill(std::span<const int> ids, int warmup, int repeats) {
     reset();
     const int n = static_cast<int>(ids.size());
@@ -431,6 +590,12 @@ TimingStats Decoder::time_decode(int steps, int warmup, bool use_graph) {
 }
 TimingStats Decoder::time_prefill(std::span<const int> tokens, int warmup, int repeats) {
   return impl_->visit([&](auto& d) { return d.time_prefill(tokens, warmup, repeats); });
+}
+std::vector<StepKernelTime> Decoder::profile_decode_step(int repeats, bool use_graph) {
+  return impl_->visit([&](auto& d) { return d.profile_decode_step(repeats, use_graph); });
+}
+void Decoder::set_decode_kernels(GemvVersion gemv, bool fuse, bool pdl) {
+  impl_->visit([&](auto& d) { d.set_decode_kernels(gemv, fuse, pdl); });
 }
 double Decoder::decode_bytes(int context) const {
   return impl_->fp32 ? impl_->fp32->decode_bytes(context) : impl_->bf16->decode_bytes(context);

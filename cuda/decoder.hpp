@@ -24,9 +24,22 @@ DecoderPrecision parse_decoder_precision(const std::string& text);
 
 struct DecoderOptions {
   DecoderPrecision precision = DecoderPrecision::BF16;
-  int capacity = 1024;                         ///< tokens the KV cache holds
-  GemvVersion gemv = GemvVersion::V3Vector16;  ///< the decode GEMV
-  int max_prefill = 0;                         ///< longest prefill call (0: capacity)
+  int capacity = 1024;                    ///< tokens the KV cache holds
+  GemvVersion gemv = GemvVersion::V5Pdl;  ///< the decode GEMV (o_proj, down_proj; unfused: all)
+  int max_prefill = 0;                    ///< longest prefill call (0: capacity)
+  /// Decode step with the fused GEMVs (RMSNorm, RoPE, KV append and SwiGLU folded in; 6 kernels a
+  /// layer instead of 12) where the shapes allow (decode_gemv_fusable).
+  bool fuse = true;
+  /// Decode-step kernels launched with programmatic dependent launch (cuda/launch.cuh).
+  bool pdl = true;
+};
+
+/// One line of a decode-step profile: a kernel of the step (or a launcher's pair of kernels),
+/// its launches per step and its device time per step, summed over the layers.
+struct StepKernelTime {
+  std::string name;    ///< the kernel, or the ops it fuses ("qkv_proj + norm + rope + append")
+  int launches = 0;    ///< launches per step (all layers)
+  double seconds = 0;  ///< device seconds per step, summed over its launches (median of repeats)
 };
 
 class Decoder {
@@ -62,6 +75,14 @@ class Decoder {
   /// Device seconds per decode step over `steps` greedy steps from the current cache (which must
   /// hold at least one token), after `warmup` steps; the cache is rolled back afterwards.
   TimingStats time_decode(int steps, int warmup, bool use_graph);
+  /// Device time of each kernel of one decode step (median over `repeats` steps from the current
+  /// cache, rolled back afterwards), with an event between kernels and PDL off. `use_graph`: the
+  /// events are nodes of a captured step (no CPU launch gaps in the intervals); otherwise the step
+  /// is launched from the host and small kernels' intervals include the launch gaps.
+  std::vector<StepKernelTime> profile_decode_step(int repeats, bool use_graph);
+  /// Chooses the decode step's kernels on a live decoder (the graph is captured again):
+  /// benchmarks compare versions on the same weights and cache.
+  void set_decode_kernels(GemvVersion gemv, bool fuse, bool pdl);
   /// Device seconds of one prefill of `tokens` into an empty cache (median of `repeats`).
   TimingStats time_prefill(std::span<const int> tokens, int warmup, int repeats);
 

@@ -3,8 +3,11 @@
 // of memory bandwidth reached (the memory wall, 内存墙). Each version fixes one thing.
 #include <cstdint>
 
+#include <string>
+
 #include "cuda/check.cuh"
 #include "cuda/kernels.hpp"
+#include "cuda/launch.cuh"
 #include "cuda/reduce.cuh"
 
 namespace lab::cuda {
@@ -17,6 +20,10 @@ const char* to_string(GemvVersion version) {
       return "v2_warp_per_row";
     case GemvVersion::V3Vector16:
       return "v3_vector16";
+    case GemvVersion::V4InFlight:
+      return "v4_in_flight";
+    case GemvVersion::V5Pdl:
+      return "v5_pdl";
   }
   return "?";
 }
@@ -110,14 +117,315 @@ __global__ void __launch_bounds__(kRowsPerBlock * 32)
 }
 //! [gemv_v3]
 
+//! [gemv_v4]
+// v4: more bytes in flight, and the first ones early. The 4096-row matrices (o, down) give v3 only
+// ~31 warps per SM (512 blocks of 8 rows on 132 SMs): 31 warps x 32 lanes x 4 loads x 16 B = 63 KB
+// in flight per SM, and Little's law (bytes in flight = bandwidth x latency) wants more under a
+// loaded HBM: o reached 66%, down 76%, while gate_up (2.6 waves, twice the warps) reached 92%.
+// v4 keeps kDeep = 8 loads in flight per lane (127 KB per SM), stages x once per block in shared
+// memory (not once per warp through L1), and issues its first batch of weight loads before
+// wait_for_previous_kernel(): under PDL (cuda/launch.cuh) the weights stream while the previous
+// kernel drains. With `gain`, the block also folds RMSNorm in (gemv_rmsnorm, below).
+// Measured (H100, PERF_NOTES.md): slower than v3 on every shape (o 57% of the read instead of 65%,
+// qkv 77% instead of 85%). Staging x costs each block a trip to L2 and a barrier before its first
+// multiply, and 56 registers a thread halve the resident warps (4 blocks per SM instead of 8), so
+// the bytes in flight per SM did not grow after all. Its PDL prologue is worth keeping: v5.
+constexpr int kWarpsPerBlock = 8;
+constexpr int kDeep = 8;
+
+// Loads batch `base` (lane-relative vector index) of U 16-byte vectors of each of R rows; a null
+// row or a vector past the row's end loads zeros.
+template <int R, int U>
+__device__ inline void load_rows(const uint4* const (&rows)[R], int base, int vectors,
+                                 uint4 (&w)[R][U]) {
+#pragma unroll
+  for (int u = 0; u < U; ++u) {
+    const int v = base + u * 32;
+#pragma unroll
+    for (int r = 0; r < R; ++r)
+      w[r][u] = rows[r] != nullptr && v < vectors ? __ldcs(rows[r] + v) : make_uint4(0, 0, 0, 0);
+  }
+}
+
+// The warp's R dot products Σ_c W[row, c] xs[c], every lane gets them. `w` arrives holding the
+// first batch (issued by the caller before it waited); each later batch is issued whole before any
+// of it is used.
+template <typename T, int R, int U>
+__device__ inline void warp_dot_rows(const uint4* const (&rows)[R], const float* xs, int vectors,
+                                     uint4 (&w)[R][U], float (&acc)[R]) {
+  constexpr int kVec = 16 / sizeof(T);
+  const int lane = threadIdx.x % 32;
+  for (int base = lane; base < vectors; base += 32 * U) {
+    if (base != lane) load_rows<R, U>(rows, base, vectors, w);
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      const int v = base + u * 32;
+      if (v < vectors)
+#pragma unroll
+        for (int r = 0; r < R; ++r) acc[r] += dot16_floats<T>(w[r][u], xs + v * kVec);
+    }
+  }
+#pragma unroll
+  for (int r = 0; r < R; ++r) acc[r] = warp_sum(acc[r]);
+}
+
+// Copies x (cols floats, cols % 4 == 0) into shared memory, times `gain` when given (RMSNorm's
+// gain folded into the GEMV's input), and returns Σ x² (for RMSNorm) to every thread. Ends with a
+// barrier (block_sum's), so xs is complete on return.
+__device__ inline float stage_x(const float* x, const float* gain, int cols, float* xs,
+                                float* scratch) {
+  float sum_sq = 0.0f;
+  for (int i = threadIdx.x; i < cols / 4; i += blockDim.x) {
+    float4 v = reinterpret_cast<const float4*>(x)[i];
+    sum_sq += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
+    if (gain != nullptr) {
+      const float4 g = reinterpret_cast<const float4*>(gain)[i];
+      v.x *= g.x, v.y *= g.y, v.z *= g.z, v.w *= g.w;
+    }
+    reinterpret_cast<float4*>(xs)[i] = v;
+  }
+  return block_sum(sum_sq, scratch);
+}
+
+template <typename T>
+__device__ inline const uint4* row_vectors(const T* w, int row, int cols) {
+  return reinterpret_cast<const uint4*>(w + static_cast<long long>(row) * cols);
+}
+
+template <typename T>
+__global__ void __launch_bounds__(kWarpsPerBlock * 32, 4)
+    gemv_v4_in_flight_kernel(const T* w, const float* x, const float* gain, float eps, float* y,
+                             int rows, int cols, bool accumulate) {
+  extern __shared__ float4 staged[];  // x (cols floats)
+  __shared__ float scratch[32];
+  allow_next_kernel();
+  const int lane = threadIdx.x % 32, r = blockIdx.x * kWarpsPerBlock + threadIdx.x / 32;
+  const int vectors = cols / (16 / static_cast<int>(sizeof(T)));
+  const uint4* row[1] = {r < rows ? row_vectors(w, r, cols) : nullptr};
+  uint4 wv[1][kDeep];
+  load_rows<1, kDeep>(row, lane, vectors, wv);  // weights: independent of the previous kernel
+  wait_for_previous_kernel();                   // x and y: written by earlier kernels
+  float* xs = reinterpret_cast<float*>(staged);
+  const float sum_sq = stage_x(x, gain, cols, xs, scratch);
+  float acc[1] = {0.0f};
+  warp_dot_rows<T, 1, kDeep>(row, xs, vectors, wv, acc);
+  if (r < rows && lane == 0) {
+    // RMSNorm folded: W (x ⊙ g / rms) = (W (x ⊙ g)) / rms, one scale per output.
+    const float out = gain != nullptr ? acc[0] * rsqrtf(sum_sq / cols + eps) : acc[0];
+    y[r] = accumulate ? y[r] + out : out;
+  }
+}
+//! [gemv_v4]
+
+//! [gemv_v5]
+// v5: v3 with the PDL prologue. v3's loop unchanged (4 loads of 16 bytes in flight a lane, x
+// through L1, 38 registers: 6 blocks of 8 warps an SM), but the first batch of weight loads is
+// issued before wait_for_previous_kernel(): weights never depend on the previous kernel, so when
+// the decode step launches it with PDL it streams while the previous kernel drains, and its own
+// launch and ramp-up hide behind that kernel's tail. (Tried on the way and measured slower, see
+// PERF_NOTES.md: two warps per row for the 4096-row matrices, and 8-deep loads with x staged in
+// shared memory, v4: more bytes in flight on paper, fewer resident warps in practice.)
+template <typename T>
+__global__ void __launch_bounds__(kRowsPerBlock * 32)
+    gemv_v5_pdl_kernel(const T* w, const float* x, float* y, int rows, int cols, bool accumulate) {
+  constexpr int kVec = 16 / sizeof(T);
+  allow_next_kernel();
+  const int lane = threadIdx.x % 32;
+  const int r = blockIdx.x * kRowsPerBlock + threadIdx.x / 32;
+  if (r >= rows) return;  // the block's other warps wait (the PDL contract holds per block)
+  const uint4* wr = reinterpret_cast<const uint4*>(w + static_cast<long long>(r) * cols);
+  const int vectors = cols / kVec;
+  uint4 packed[kUnroll];
+#pragma unroll
+  for (int u = 0; u < kUnroll; ++u)  // the first batch, before the wait
+    packed[u] = lane + u * 32 < vectors ? __ldcs(wr + lane + u * 32) : make_uint4(0, 0, 0, 0);
+  wait_for_previous_kernel();  // x and y: written by earlier kernels
+  float acc = 0.0f;
+  for (int base = lane; base < vectors; base += 32 * kUnroll) {
+    if (base != lane)
+#pragma unroll
+      for (int u = 0; u < kUnroll; ++u) {  // all loads first ...
+        const int v = base + u * 32;
+        packed[u] = v < vectors ? __ldcs(wr + v) : make_uint4(0, 0, 0, 0);
+      }
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {  // ... then the arithmetic
+      const int v = base + u * 32;
+      if (v < vectors) acc += dot16<T>(packed[u], x + static_cast<long long>(v) * kVec);
+    }
+  }
+  acc = warp_sum(acc);
+  if (lane == 0) y[r] = accumulate ? y[r] + acc : acc;
+}
+//! [gemv_v5]
+
+//! [gemv_fused]
+// The decode step's other GEMVs carry their neighbours, on v4's block structure: x staged once
+// per block in shared memory, where RMSNorm folds in for free: the block multiplies x by the gain
+// as it stages it, sums x² on the way (block_sum), and each output is scaled by 1/rms at the end,
+// W (x ⊙ g / rms) = (W (x ⊙ g)) / rms. Each warp computes the two rows its epilogue needs
+// together (4 loads each in flight, 8 a lane), so nothing between one GEMV and the next touches
+// main memory:
+// - qkv: rows (i, i + d/2) of one head, the two halves RoPE rotates together; then the rotation,
+//   and k and v written straight into the KV cache at row *pos (bf16 there). Four kernels fewer
+//   (norm, two RoPE, append).
+// - gate_up: rows (i, F + i), gate and up of one unit; then silu(g)·u. Two kernels fewer (norm,
+//   SwiGLU). Folding SwiGLU into the down GEMV's x load instead would evaluate silu once per
+//   weight, 4096 × 11008 exponentials a layer instead of 11008.
+// - lm_head (gemv_rmsnorm): one row a warp, v4's kernel with the gain. The final norm folded.
+// (Measured: a warp-local variant, x and gain read through L1 and Σx² summed by each warp, was
+// 5-7% slower on qkv and gate_up; PERF_NOTES.md.)
+template <typename T>
+__global__ void __launch_bounds__(kWarpsPerBlock * 32, 4)
+    gemv_rmsnorm_qkv_rope_kernel(const T* w, const float* x, const float* gain, float eps, float* q,
+                                 T* k_cache, T* v_cache, int heads, int kv_heads, int head_dim,
+                                 int cols, const double* inv_freq, const int* pos) {
+  extern __shared__ float4 staged[];
+  __shared__ float scratch[32];
+  allow_next_kernel();
+  const int half = head_dim / 2, q_dim = heads * head_dim, kv_dim = kv_heads * head_dim;
+  const int rope_pairs = (heads + kv_heads) * half, pairs = rope_pairs + kv_dim / 2;
+  const int lane = threadIdx.x % 32, p = blockIdx.x * kWarpsPerBlock + threadIdx.x / 32;
+  int r0 = -1, r1 = -1;  // rows of the stacked [q | k | v] weight
+  if (p < rope_pairs) {  // q and k heads: the pair RoPE rotates
+    r0 = (p / half) * head_dim + p % half, r1 = r0 + half;
+  } else if (p < pairs) {  // v: any two rows
+    r0 = q_dim + kv_dim + 2 * (p - rope_pairs), r1 = r0 + 1;
+  }
+  const int vectors = cols / (16 / static_cast<int>(sizeof(T)));
+  const uint4* rows[2] = {r0 >= 0 ? row_vectors(w, r0, cols) : nullptr,
+                          r1 >= 0 ? row_vectors(w, r1, cols) : nullptr};
+  uint4 wv[2][kDeep / 2];
+  load_rows<2, kDeep / 2>(rows, lane, vectors, wv);
+  wait_for_previous_kernel();
+  float* xs = reinterpret_cast<float*>(staged);
+  const float sum_sq = stage_x(x, gain, cols, xs, scratch);
+  float acc[2] = {0.0f, 0.0f};
+  warp_dot_rows<T, 2, kDeep / 2>(rows, xs, vectors, wv, acc);
+  if (p >= pairs || lane != 0) return;
+  const float inv_rms = rsqrtf(sum_sq / cols + eps);
+  const float a = acc[0] * inv_rms, b = acc[1] * inv_rms;
+  const long long t = *pos;  // this token's position = its cache row
+  if (p < rope_pairs) {
+    double s, c;  // the angle in double, as rope_kernel computes it
+    sincos(static_cast<double>(t) * inv_freq[p % half], &s, &c);
+    const float ra = a * static_cast<float>(c) - b * static_cast<float>(s);
+    const float rb = b * static_cast<float>(c) + a * static_cast<float>(s);
+    if (r0 < q_dim) {
+      q[r0] = ra, q[r1] = rb;
+    } else {
+      T* k_row = k_cache + t * kv_dim - q_dim;  // indexed by the stacked row
+      k_row[r0] = from_float<T>(ra), k_row[r1] = from_float<T>(rb);
+    }
+  } else {
+    T* v_row = v_cache + t * kv_dim - q_dim - kv_dim;
+    v_row[r0] = from_float<T>(a), v_row[r1] = from_float<T>(b);
+  }
+}
+
+template <typename T>
+__global__ void __launch_bounds__(kWarpsPerBlock * 32, 4)
+    gemv_rmsnorm_swiglu_kernel(const T* w, const float* x, const float* gain, float eps, float* act,
+                               int ffn, int cols) {
+  extern __shared__ float4 staged[];
+  __shared__ float scratch[32];
+  allow_next_kernel();
+  const int lane = threadIdx.x % 32, i = blockIdx.x * kWarpsPerBlock + threadIdx.x / 32;
+  const int vectors = cols / (16 / static_cast<int>(sizeof(T)));
+  const uint4* rows[2] = {i < ffn ? row_vectors(w, i, cols) : nullptr,         // gate row i
+                          i < ffn ? row_vectors(w, ffn + i, cols) : nullptr};  // up row i
+  uint4 wv[2][kDeep / 2];
+  load_rows<2, kDeep / 2>(rows, lane, vectors, wv);
+  wait_for_previous_kernel();
+  float* xs = reinterpret_cast<float*>(staged);
+  const float sum_sq = stage_x(x, gain, cols, xs, scratch);
+  float acc[2] = {0.0f, 0.0f};
+  warp_dot_rows<T, 2, kDeep / 2>(rows, xs, vectors, wv, acc);
+  if (i >= ffn || lane != 0) return;
+  const float inv_rms = rsqrtf(sum_sq / cols + eps);
+  const float g = acc[0] * inv_rms, u = acc[1] * inv_rms;
+  act[i] = g / (1.0f + expf(-g)) * u;  // silu(g)·u, as swiglu_kernel
+}
+//! [gemv_fused]
+
+namespace {
+
+// The v4 family's preconditions: whole 16-byte vectors in every row, 16-byte aligned rows and x.
+template <typename T>
+bool vector16_ok(const T* d_w, const float* d_x, int cols) {
+  constexpr int kVec = 16 / sizeof(T);
+  return reinterpret_cast<std::uintptr_t>(d_w) % 16 == 0 &&
+         reinterpret_cast<std::uintptr_t>(d_x) % 16 == 0 && cols % kVec == 0;
+}
+
+// Dynamic shared memory for x; beyond 48 KB a kernel must opt in (227 KB on Hopper).
+template <typename Kernel>
+std::size_t staged_bytes(Kernel kernel, int cols, std::size_t& opted_in) {
+  const std::size_t bytes = sizeof(float) * static_cast<std::size_t>(cols);
+  if (bytes > opted_in) {
+    LAB_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                        static_cast<int>(bytes)));
+    opted_in = bytes;
+  }
+  return bytes;
+}
+
+}  // namespace
+
+template <typename T>
+bool decode_gemv_fusable(const T* d_w, const float* d_x, int cols) {
+  return vector16_ok(d_w, d_x, cols);
+}
+
+template <typename T>
+void gemv_rmsnorm(const T* d_w, const float* d_x, const float* d_gain, float eps, float* d_y,
+                  int rows, int cols, cudaStream_t stream, bool pdl) {
+  require(vector16_ok(d_w, d_x, cols) && reinterpret_cast<std::uintptr_t>(d_gain) % 16 == 0,
+          "gemv_rmsnorm: needs cols % " + std::to_string(16 / sizeof(T)) +
+              " == 0 and 16-byte aligned rows (check decode_gemv_fusable)");
+  if (rows == 0) return;
+  static std::size_t opted_in = 48 * 1024;
+  const std::size_t shared = staged_bytes(gemv_v4_in_flight_kernel<T>, cols, opted_in);
+  launch_kernel(gemv_v4_in_flight_kernel<T>, ceil_div(rows, kWarpsPerBlock), kWarpsPerBlock * 32,
+                shared, stream, pdl, d_w, d_x, d_gain, eps, d_y, rows, cols, false);
+}
+
+template <typename T>
+void gemv_rmsnorm_qkv_rope(const T* d_w_qkv, const float* d_x, const float* d_gain, float eps,
+                           float* d_q, T* d_k_cache, T* d_v_cache, int heads, int kv_heads,
+                           int head_dim, int cols, const double* d_inv_freq, const int* d_pos,
+                           cudaStream_t stream, bool pdl) {
+  require(vector16_ok(d_w_qkv, d_x, cols) && reinterpret_cast<std::uintptr_t>(d_gain) % 16 == 0,
+          "gemv_rmsnorm_qkv_rope: needs cols % " + std::to_string(16 / sizeof(T)) +
+              " == 0 and 16-byte aligned rows (check decode_gemv_fusable)");
+  require(head_dim % 2 == 0, "gemv_rmsnorm_qkv_rope: head_dim must be even");
+  const int pairs = (heads + kv_heads) * (head_dim / 2) + kv_heads * head_dim / 2;
+  static std::size_t opted_in = 48 * 1024;
+  const std::size_t shared = staged_bytes(gemv_rmsnorm_qkv_rope_kernel<T>, cols, opted_in);
+  launch_kernel(gemv_rmsnorm_qkv_rope_kernel<T>, ceil_div(pairs, kWarpsPerBlock),
+                kWarpsPerBlock * 32, shared, stream, pdl, d_w_qkv, d_x, d_gain, eps, d_q, d_k_cache,
+                d_v_cache, heads, kv_heads, head_dim, cols, d_inv_freq, d_pos);
+}
+
+template <typename T>
+void gemv_rmsnorm_swiglu(const T* d_w_gate_up, const float* d_x, const float* d_gain, float eps,
+                         float* d_act, int ffn, int cols, cudaStream_t stream, bool pdl) {
+  require(vector16_ok(d_w_gate_up, d_x, cols) && reinterpret_cast<std::uintptr_t>(d_gain) % 16 == 0,
+          "gemv_rmsnorm_swiglu: needs cols % " + std::to_string(16 / sizeof(T)) +
+              " == 0 and 16-byte aligned rows (check decode_gemv_fusable)");
+  if (ffn == 0) return;
+  static std::size_t opted_in = 48 * 1024;
+  const std::size_t shared = staged_bytes(gemv_rmsnorm_swiglu_kernel<T>, cols, opted_in);
+  launch_kernel(gemv_rmsnorm_swiglu_kernel<T>, ceil_div(ffn, kWarpsPerBlock), kWarpsPerBlock * 32,
+                shared, stream, pdl, d_w_gate_up, d_x, d_gain, eps, d_act, ffn, cols);
+}
+
 template <typename T>
 void gemv(GemvVersion version, const T* d_w, const float* d_x, float* d_y, int rows, int cols,
-          bool accumulate, cudaStream_t stream) {
+          bool accumulate, cudaStream_t stream, bool pdl) {
   if (rows == 0) return;
-  constexpr int kVec = 16 / sizeof(T);
-  const bool aligned = reinterpret_cast<std::uintptr_t>(d_w) % 16 == 0 &&
-                       reinterpret_cast<std::uintptr_t>(d_x) % 16 == 0 && cols % kVec == 0;
-  if (version == GemvVersion::V3Vector16 && !aligned) version = GemvVersion::V2Warp;
+  const bool aligned = vector16_ok(d_w, d_x, cols);
+  if (version >= GemvVersion::V3Vector16 && !aligned) version = GemvVersion::V2Warp;
   switch (version) {
     case GemvVersion::V1Naive:
       gemv_v1_naive_kernel<T>
@@ -131,13 +439,41 @@ void gemv(GemvVersion version, const T* d_w, const float* d_x, float* d_y, int r
       gemv_v3_vector16_kernel<T><<<ceil_div(rows, kRowsPerBlock), kRowsPerBlock * 32, 0, stream>>>(
           d_w, d_x, d_y, rows, cols, accumulate);
       break;
+    case GemvVersion::V4InFlight: {
+      static std::size_t opted_in = 48 * 1024;
+      const std::size_t shared = staged_bytes(gemv_v4_in_flight_kernel<T>, cols, opted_in);
+      launch_kernel(gemv_v4_in_flight_kernel<T>, ceil_div(rows, kWarpsPerBlock),
+                    kWarpsPerBlock * 32, shared, stream, pdl, d_w, d_x,
+                    static_cast<const float*>(nullptr), 0.0f, d_y, rows, cols, accumulate);
+      return;
+    }
+    case GemvVersion::V5Pdl:
+      launch_kernel(gemv_v5_pdl_kernel<T>, ceil_div(rows, kRowsPerBlock), kRowsPerBlock * 32, 0,
+                    stream, pdl, d_w, d_x, d_y, rows, cols, accumulate);
+      return;
   }
   LAB_CUDA_CHECK_LAUNCH();
 }
 
 template void gemv<float>(GemvVersion, const float*, const float*, float*, int, int, bool,
-                          cudaStream_t);
+                          cudaStream_t, bool);
 template void gemv<bf16>(GemvVersion, const bf16*, const float*, float*, int, int, bool,
-                         cudaStream_t);
+                         cudaStream_t, bool);
+template bool decode_gemv_fusable<float>(const float*, const float*, int);
+template bool decode_gemv_fusable<bf16>(const bf16*, const float*, int);
+template void gemv_rmsnorm<float>(const float*, const float*, const float*, float, float*, int, int,
+                                  cudaStream_t, bool);
+template void gemv_rmsnorm<bf16>(const bf16*, const float*, const float*, float, float*, int, int,
+                                 cudaStream_t, bool);
+template void gemv_rmsnorm_qkv_rope<float>(const float*, const float*, const float*, float, float*,
+                                           float*, float*, int, int, int, int, const double*,
+                                           const int*, cudaStream_t, bool);
+template void gemv_rmsnorm_qkv_rope<bf16>(const bf16*, const float*, const float*, float, float*,
+                                          bf16*, bf16*, int, int, int, int, const double*,
+                                          const int*, cudaStream_t, bool);
+template void gemv_rmsnorm_swiglu<float>(const float*, const float*, const float*, float, float*,
+                                         int, int, cudaStream_t, bool);
+template void gemv_rmsnorm_swiglu<bf16>(const bf16*, const float*, const float*, float, float*, int,
+                                        int, cudaStream_t, bool);
 
 }  // namespace lab::cuda

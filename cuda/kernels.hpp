@@ -56,12 +56,16 @@ void kv_append(const float* d_k_new, const float* d_v_new, T* d_k_cache, T* d_v_
 /// [0, *d_pos + r]. `max_keys` bounds the keys any query sees (sizes the shared memory).
 /// Versions: one block per (head, query) for prefill; for decode (n == 1) with a scratch of
 /// attention_split_scratch_floats() floats, split-KV (flash-decoding): chunks of keys in parallel,
-/// then a merge.
+/// then a merge (v2, 16-byte loads, when head_dim % (16 / sizeof(T)) == 0 and head_dim <= 256;
+/// else v1). With `d_split_counters` (one int per head, zeroed once; v2 leaves them at zero) v2's
+/// last block of each head merges, without them a merge kernel follows. `pdl`: launched with
+/// programmatic dependent launch (cuda/launch.cuh). Returns the number of kernels launched.
 template <typename T>
-void attention_cached(const float* d_q, const T* d_k_cache, const T* d_v_cache, float* d_out, int n,
-                      int heads, int kv_heads, int head_dim, const int* d_pos, int max_keys,
-                      cudaStream_t stream, float* d_split_scratch = nullptr);
-/// Floats of scratch the split-KV decode path needs.
+int attention_cached(const float* d_q, const T* d_k_cache, const T* d_v_cache, float* d_out, int n,
+                     int heads, int kv_heads, int head_dim, const int* d_pos, int max_keys,
+                     cudaStream_t stream, float* d_split_scratch = nullptr, bool pdl = false,
+                     int* d_split_counters = nullptr);
+/// Floats of scratch the split-KV decode path needs: (m, l, o) per head and chunk of 32 keys.
 inline std::int64_t attention_split_scratch_floats(int heads, int head_dim, int max_keys) {
   return static_cast<std::int64_t>(heads) * ((max_keys + 31) / 32) * (head_dim + 2);
 }
@@ -88,14 +92,41 @@ enum class GemvVersion {
   V1Naive,     ///< one thread per row: neighbouring threads read addresses `in` apart
   V2Warp,      ///< one warp per row: the 32 lanes read neighbouring words (coalesced)
   V3Vector16,  ///< + 16-byte loads, several rows per block, 4 loads in flight per lane
+  V4InFlight,  ///< + 8 loads in flight, x staged in shared memory (measured slower than v3)
+  V5Pdl,       ///< v3 + its first weights issued before the PDL wait (cuda/launch.cuh)
 };
 const char* to_string(GemvVersion version);
 /// y[r] = (accumulate ? y[r] : 0) + Σ_c W[r, c] x[c]. W (rows, cols) in T (fp32 or bf16), x and
-/// y fp32; accumulation in fp32. V3 needs cols % (16 / sizeof(T)) == 0 and 16-byte aligned rows;
-/// otherwise it falls back to V2.
+/// y fp32; accumulation in fp32. V3 to V5 need cols % (16 / sizeof(T)) == 0 and 16-byte aligned
+/// rows; otherwise they fall back to V2. `pdl`: launch with programmatic dependent launch
+/// (cuda/launch.cuh; V4 and V5, the others ignore it).
 template <typename T>
 void gemv(GemvVersion version, const T* d_w, const float* d_x, float* d_y, int rows, int cols,
-          bool accumulate, cudaStream_t stream);
+          bool accumulate, cudaStream_t stream, bool pdl = false);
+
+// --- gemv.cu: the decode step's fused GEMVs (one token; v4's blocks, RMSNorm folded in) --------
+/// True when W (rows of `cols`) and x suit the fused GEMVs below: cols % (16 / sizeof(T)) == 0 and
+/// 16-byte aligned. Otherwise a decoder uses the separate kernels.
+template <typename T>
+bool decode_gemv_fusable(const T* d_w, const float* d_x, int cols);
+/// y = W · rmsnorm(x) = (W (x ⊙ gain)) / sqrt(mean(x²) + eps). W (rows, cols), x (cols) fp32.
+template <typename T>
+void gemv_rmsnorm(const T* d_w, const float* d_x, const float* d_gain, float eps, float* d_y,
+                  int rows, int cols, cudaStream_t stream, bool pdl = false);
+/// The attention input of one token: n = rmsnorm(x), [q | k | v] = W_qkv n with W_qkv
+/// (H·d + 2·Hkv·d, cols); RoPE at position *d_pos on q and k (HF half-split pairs, angles from
+/// d_inv_freq in fp64 as apply_rope); q (H·d) written fp32, k and v converted to T into row *d_pos
+/// of the caches (capacity, Hkv·d). Replaces rms_norm + gemv + 2 apply_rope + kv_append.
+template <typename T>
+void gemv_rmsnorm_qkv_rope(const T* d_w_qkv, const float* d_x, const float* d_gain, float eps,
+                           float* d_q, T* d_k_cache, T* d_v_cache, int heads, int kv_heads,
+                           int head_dim, int cols, const double* d_inv_freq, const int* d_pos,
+                           cudaStream_t stream, bool pdl = false);
+/// act[i] = silu(g_i) · u_i with [g | u] = W_gate_up rmsnorm(x), W_gate_up (2·ffn, cols): gate rows
+/// then up rows. Replaces rms_norm + gemv + swiglu.
+template <typename T>
+void gemv_rmsnorm_swiglu(const T* d_w_gate_up, const float* d_x, const float* d_gain, float eps,
+                         float* d_act, int ffn, int cols, cudaStream_t stream, bool pdl = false);
 
 // --- convert.cu ---------------------------------------------------------------------------------
 /// Rounds fp32 to bf16 (round to nearest even).

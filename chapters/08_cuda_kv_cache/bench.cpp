@@ -2,6 +2,7 @@
 // read, the GEMV versions, TTFT. Kept apart from main.cpp's narrated run.
 #include <algorithm>
 #include <cstdio>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,7 @@ namespace {
 using lab::cuda::Decoder;
 using lab::cuda::DecoderOptions;
 using lab::cuda::DecoderPrecision;
+using lab::cuda::GemvVersion;
 
 std::vector<int> random_tokens(lab::Rng& rng, int n, int vocab) {
   std::vector<int> t(static_cast<std::size_t>(n));
@@ -56,7 +58,7 @@ void bench_gemv(double ceiling, nlohmann::json& out) {
                           {"down_proj", 4096, 11008},
                           {"lm_head", 32000, 4096}};
   lab::cuda::Stream stream;
-  std::printf("\n%-13s %-16s %10s %10s %8s\n", "GEMV", "version", "us", "GB/s", "% read");
+  std::printf("\n%-13s %-22s %10s %10s %8s\n", "GEMV", "version", "us", "GB/s", "% read");
   for (const Shape& s : shapes) {
     const std::size_t count = static_cast<std::size_t>(s.rows) * s.cols;
     const int copies = static_cast<int>(std::max<std::size_t>(2, (512u << 20) / (count * 2)));
@@ -67,29 +69,125 @@ void bench_gemv(double ceiling, nlohmann::json& out) {
         y(static_cast<std::size_t>(s.rows));
     lab::cuda::fill_random<float>(x.get(), s.cols, 4, 1.0f, 0.0f, stream.get());
     const lab::OpCost cost = lab::matmul_cost(1, s.cols, s.rows, lab::DType::BF16);
-    for (auto version : {lab::cuda::GemvVersion::V1Naive, lab::cuda::GemvVersion::V2Warp,
-                         lab::cuda::GemvVersion::V3Vector16}) {
+    // Each version alone (an event pair around every launch), then as the decode step runs them:
+    // 8 launches back to back (time per launch), with and without programmatic dependent launch.
+    struct Run {
+      GemvVersion version;
+      int chain;
+      bool pdl;
+      std::string label;
+    };
+    const Run runs[] = {{GemvVersion::V1Naive, 1, false, "v1_naive"},
+                        {GemvVersion::V2Warp, 1, false, "v2_warp_per_row"},
+                        {GemvVersion::V3Vector16, 1, false, "v3_vector16"},
+                        {GemvVersion::V4InFlight, 1, false, "v4_in_flight"},
+                        {GemvVersion::V5Pdl, 1, false, "v5_pdl"},
+                        {GemvVersion::V3Vector16, 8, false, "v3 x8 back to back"},
+                        {GemvVersion::V4InFlight, 8, true, "v4 x8 back to back, PDL"},
+                        {GemvVersion::V5Pdl, 8, false, "v5 x8 back to back"},
+                        {GemvVersion::V5Pdl, 8, true, "v5 x8 back to back, PDL"}};
+    for (const Run& run : runs) {
       int i = 0;
       const auto t = lab::cuda::time_on_device(
           stream.get(),
           [&] {
-            const auto* wi = w.get() + count * static_cast<std::size_t>(i++ % copies);
-            lab::cuda::gemv(version, wi, x.get(), y.get(), s.rows, s.cols, false, stream.get());
+            for (int c = 0; c < run.chain; ++c) {
+              const auto* wi = w.get() + count * static_cast<std::size_t>(i++ % copies);
+              lab::cuda::gemv(run.version, wi, x.get(), y.get(), s.rows, s.cols, false,
+                              stream.get(), run.pdl);
+            }
           },
           3, 30);
-      const double bw = cost.bytes() / t.median;
-      std::printf("%-13s %-16s %10.1f %10.0f %7.1f%%\n", s.name, lab::cuda::to_string(version),
-                  t.median * 1e6, bw / 1e9, 100 * bw / ceiling);
+      const double seconds = t.median / run.chain;
+      const double bw = cost.bytes() / seconds;
+      std::printf("%-13s %-22s %10.1f %10.0f %7.1f%%\n", s.name, run.label.c_str(), seconds * 1e6,
+                  bw / 1e9, 100 * bw / ceiling);
       out["gemv"].push_back({{"op", s.name},
-                             {"version", lab::cuda::to_string(version)},
+                             {"version", run.label},
                              {"rows", s.rows},
                              {"cols", s.cols},
                              {"flops", cost.flops},
                              {"bytes", cost.bytes()},
-                             {"seconds", t.median},
+                             {"seconds", seconds},
                              {"bytes_per_second", bw}});
     }
   }
+}
+
+// The cost-model ops (common/cost_model.hpp) each decode-step kernel performs: the analytic
+// FLOPs and bytes its measured time is set against. A fused kernel covers several ops; its
+// analytic bytes still count the intermediates the fusion keeps on chip (a few KB a layer next to
+// megabytes of weights). Kernels with no op of their own (the KV append: the cost model writes k
+// and v straight into the cache; argmax; advancing the position) show none. "attention" is
+// split-KV with its merge (one kernel in v2, two in v1).
+lab::OpCost kernel_cost(const std::string& kernel, const lab::ModelConfig& c, int context) {
+  static const std::map<std::string, std::vector<std::string>> covers = {
+      {"embedding", {"embedding"}},
+      {"attn_norm", {"layers.attn_norm"}},
+      {"qkv_proj", {"layers.q_proj", "layers.k_proj", "layers.v_proj"}},
+      {"rope (q, k)", {"layers.rope"}},
+      {"attention", {"layers.attention_scores", "layers.softmax", "layers.attention_values"}},
+      {"o_proj + residual", {"layers.o_proj", "layers.attn_residual"}},
+      {"mlp_norm", {"layers.mlp_norm"}},
+      {"gate_up_proj", {"layers.gate_proj", "layers.up_proj"}},
+      {"swiglu", {"layers.swiglu"}},
+      {"down_proj + residual", {"layers.down_proj", "layers.mlp_residual"}},
+      {"final_norm", {"final_norm"}},
+      {"lm_head", {"logits"}},
+      {"qkv_proj + norm + rope + append",
+       {"layers.attn_norm", "layers.q_proj", "layers.k_proj", "layers.v_proj", "layers.rope"}},
+      {"gate_up_proj + norm + swiglu",
+       {"layers.mlp_norm", "layers.gate_proj", "layers.up_proj", "layers.swiglu"}},
+      {"lm_head + final_norm", {"final_norm", "logits"}}};
+  lab::Workload work = lab::decode_workload(context, 1, lab::DType::BF16);
+  work.fused_attention = true;  // split-KV: scores stay in shared memory
+  lab::OpCost sum{kernel};
+  const auto it = covers.find(kernel);
+  if (it == covers.end()) return sum;
+  for (const lab::OpCost& op : lab::model_costs(c, work))
+    if (std::find(it->second.begin(), it->second.end(), op.name) != it->second.end()) sum += op;
+  return sum;
+}
+
+// Every kernel of one decode step: measured (an event between kernels, CUDA graph, PDL off) next
+// to the analytic bytes and FLOPs of the ops it performs.
+void profile_step(Decoder& gpu, const std::string& label, int context, double ceiling,
+                  nlohmann::json& j) {
+  std::vector<lab::cuda::StepKernelTime> kernels;
+  bool graph = true;
+  try {
+    kernels = gpu.profile_decode_step(20, true);
+  } catch (const lab::Error& e) {  // events as graph nodes unsupported: host launches instead
+    std::printf("(profile in a graph failed: %s; host launches instead)\n", e.what());
+    graph = false;
+    kernels = gpu.profile_decode_step(20, false);
+  }
+  const lab::ModelConfig& c = gpu.config();
+  double total = 0;
+  for (const auto& k : kernels) total += k.seconds;
+  std::printf("\n%s, %s: one decode step, kernel by kernel (%s, PDL off; per step, all layers)\n",
+              c.name.c_str(), label.c_str(), graph ? "events in a CUDA graph" : "host launches");
+  std::printf("%-32s %8s %9s %7s %10s %10s %9s %7s\n", "kernel", "launches", "us", "share",
+              "model MB", "MFLOP", "GB/s", "% read");
+  for (const auto& k : kernels) {
+    const lab::OpCost cost = kernel_cost(k.name, c, context);
+    const double bw = cost.bytes() / k.seconds;
+    if (cost.bytes() > 0)
+      std::printf("%-32s %8d %9.1f %6.1f%% %10.2f %10.2f %9.0f %6.1f%%\n", k.name.c_str(),
+                  k.launches, k.seconds * 1e6, 100 * k.seconds / total, cost.bytes() / 1e6,
+                  cost.flops / 1e6, bw / 1e9, 100 * bw / ceiling);
+    else
+      std::printf("%-32s %8d %9.1f %6.1f%% %10s %10s %9s %7s\n", k.name.c_str(), k.launches,
+                  k.seconds * 1e6, 100 * k.seconds / total, "-", "-", "-", "-");
+    j["kernels"].push_back({{"kernel", k.name},
+                            {"launches", k.launches},
+                            {"seconds", k.seconds},
+                            {"model_bytes", cost.bytes()},
+                            {"model_flops", cost.flops}});
+  }
+  std::printf("%-32s %8s %9.1f\n", "sum", "", total * 1e6);
+  j["profiled_in_graph"] = graph;
+  j["profile_seconds"] = total;
 }
 
 void bench_decode(const std::string& name, int context, int steps, double ceiling, bool ttft,
@@ -97,32 +195,60 @@ void bench_decode(const std::string& name, int context, int steps, double ceilin
   const lab::ModelConfig c = lab::preset(name);
   DecoderOptions options;
   options.precision = DecoderPrecision::BF16;
-  options.capacity = context + steps + 16;
+  options.capacity = context + steps + 64;
   options.max_prefill = context;
   Decoder gpu(c, 1234, options);
   lab::Rng rng(5);
   const auto prompt = random_tokens(rng, context, c.vocab_size);
-  nlohmann::json j{{"model", name}, {"context", context}, {"steps", steps}};
   if (ttft) {
     const auto t = gpu.time_prefill(prompt, 2, 10);
     std::printf("%s: TTFT (prefill of %d tokens + first logits) %.2f ms\n", name.c_str(), context,
                 t.median * 1e3);
-    j["ttft_seconds"] = t.median;
+    out["ttft"].push_back({{"model", name}, {"context", context}, {"seconds", t.median}});
   }
   gpu.forward(std::span<const int>(prompt.data(), static_cast<std::size_t>(context - 1)));
   const double bytes = gpu.decode_bytes(context + steps / 2);
-  for (bool graph : {false, true}) {
-    const auto t = gpu.time_decode(steps, 8, graph);
-    const double bw = bytes / t.median;
-    std::printf("%-13s decode @%d %-9s %8.3f ms/token %8.1f tokens/s %7.0f GB/s %6.1f%% of read\n",
-                name.c_str(), context, graph ? "graph" : "no graph", t.median * 1e3, 1 / t.median,
-                bw / 1e9, 100 * bw / ceiling);
-    j[graph ? "graph" : "no_graph"] = {
-        {"seconds_per_token", t.median}, {"tokens_per_second", 1 / t.median},
-        {"p90_seconds", t.p90},          {"bytes_per_token", bytes},
-        {"bytes_per_second", bw},        {"share_of_stream_read", bw / ceiling}};
+  // The versions of the step, oldest first, on the same weights and cache.
+  struct Version {
+    const char* label;
+    GemvVersion gemv;
+    bool fuse, pdl;
+  };
+  // (Attention is split-KV v2 in all of them: its version follows the head size, not these flags.)
+  const Version versions[] = {
+      {"v3 GEMVs, 11 kernels a layer", GemvVersion::V3Vector16, false, false},
+      {"fused, 5 a layer, v4 o/down", GemvVersion::V4InFlight, true, false},
+      {"fused, v4 o/down, PDL", GemvVersion::V4InFlight, true, true},
+      {"fused, v5 o/down, PDL", GemvVersion::V5Pdl, true, true}};
+  for (const Version& v : versions) {
+    gpu.set_decode_kernels(v.gemv, v.fuse, v.pdl);
+    nlohmann::json j{{"model", name}, {"context", context}, {"steps", steps}, {"version", v.label}};
+    double seconds[2] = {0, 0};
+    for (bool graph : {false, true}) {
+      const auto t = gpu.time_decode(steps, 8, graph);
+      const double bw = bytes / t.median;
+      seconds[graph] = t.median;
+      std::printf(
+          "%-13s decode @%d %-30s %-9s %7.3f ms/token %7.1f tokens/s %6.0f GB/s %5.1f%% of read\n",
+          name.c_str(), context, v.label, graph ? "graph" : "no graph", t.median * 1e3,
+          1 / t.median, bw / 1e9, 100 * bw / ceiling);
+      j[graph ? "graph" : "no_graph"] = {
+          {"seconds_per_token", t.median}, {"tokens_per_second", 1 / t.median},
+          {"p90_seconds", t.p90},          {"bytes_per_token", bytes},
+          {"bytes_per_second", bw},        {"share_of_stream_read", bw / ceiling}};
+    }
+    std::printf("%-13s decode @%d %-30s graph speed-up %.2fx\n", name.c_str(), context, v.label,
+                seconds[0] / seconds[1]);
+    j["graph_speedup"] = seconds[0] / seconds[1];
+    out["decode"].push_back(j);
   }
-  out["decode"].push_back(j);
+  for (const Version& v : {versions[0], versions[3]}) {  // kernel by kernel, PDL off
+    gpu.set_decode_kernels(v.gemv, v.fuse, false);
+    nlohmann::json j{{"model", name}, {"context", context}, {"version", v.label}};
+    profile_step(gpu, v.label, context, ceiling, j);
+    out["step_profile"].push_back(j);
+  }
+  gpu.set_decode_kernels(versions[3].gemv, versions[3].fuse, versions[3].pdl);
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 // prefill and decode shapes, fp32 and bf16 caches, with grouped-query heads.
 #include <cmath>
 
+#include "cuda/resources.hpp"
 #include "kernel_test_util.hpp"
 
 using namespace lab;
@@ -70,7 +71,12 @@ void check_cached_attention(std::uint64_t seed) {
   for (int trial = 0; trial < 6; ++trial) {
     const int Hkv = 1 + static_cast<int>(rng.below(4)),
               H = Hkv * (1 + static_cast<int>(rng.below(3)));
-    const int d = trial == 0 ? 128 : 2 * (8 + static_cast<int>(rng.below(56)));
+    // Decode trials (even) cover both split-KV kernels: d = 128 and 64 take v2 (16-byte loads;
+    // trial 4 without counters, so with the merge kernel), d = 38 (not whole 16-byte vectors) v1.
+    const int d = trial == 0   ? 128
+                  : trial == 2 ? 38
+                  : trial == 4 ? 64
+                               : 2 * (8 + static_cast<int>(rng.below(56)));
     const int capacity = 600, kvd = Hkv * d;
     const int past = static_cast<int>(rng.below(400));
     const int n = trial % 2 == 0 ? 1 : 1 + static_cast<int>(rng.below(130));  // decode / prefill
@@ -93,15 +99,19 @@ void check_cached_attention(std::uint64_t seed) {
     DeviceBuffer<float> d_kn{std::span<const float>(k_new)}, d_vn{std::span<const float>(v_new)};
     DeviceBuffer<float> d_q{std::span<const float>(q)}, d_o(q.size());
     // Decode (n == 1) takes the split-KV path when given its scratch.
+    // Partials poisoned (a chunk the merge reads but nobody wrote fails), counters zeroed.
     DeviceBuffer<float> d_split(
         static_cast<std::size_t>(attention_split_scratch_floats(H, d, capacity)));
     d_split.fill_bytes(0xFF);
+    DeviceBuffer<int> d_counters(static_cast<std::size_t>(H));
+    d_counters.fill_bytes(0);
+    int* counters = trial == 4 ? nullptr : d_counters.get();
     const std::vector<int> pos{past};
     DeviceBuffer<int> d_pos{std::span<const int>(pos)};
     d_o.fill_bytes(0xFF);
     kv_append<T>(d_kn.get(), d_vn.get(), d_kc.get(), d_vc.get(), n, kvd, d_pos.get(), nullptr);
     attention_cached<T>(d_q.get(), d_kc.get(), d_vc.get(), d_o.get(), n, H, Hkv, d, d_pos.get(),
-                        capacity, nullptr, d_split.get());
+                        capacity, nullptr, d_split.get(), false, counters);
     advance_position(d_pos.get(), n, nullptr);
     // The append wrote exactly rows past..past+n-1.
     const auto kc = d_kc.download();
@@ -111,6 +121,20 @@ void check_cached_attention(std::uint64_t seed) {
                  tolerance_for(DType::FP32, std::max(past + n, d)),
                  std::string("attention_cached ") + (is_bf16 ? "bf16" : "fp32"));
     EXPECT_EQ(d_pos.download()[0], past + n);
+    if (n == 1) {  // the same step again, with PDL: split-KV v2 must have reset its counters
+      if (counters != nullptr)
+        EXPECT_EQ(d_counters.download(), std::vector<int>(static_cast<std::size_t>(H), 0));
+      Stream stream;
+      d_o.fill_bytes(0xFF);
+      const std::vector<int> again{past};
+      LAB_CUDA_CHECK(cudaMemcpy(d_pos.get(), again.data(), sizeof(int), cudaMemcpyHostToDevice));
+      attention_cached<T>(d_q.get(), d_kc.get(), d_vc.get(), d_o.get(), n, H, Hkv, d, d_pos.get(),
+                          capacity, stream.get(), d_split.get(), /*pdl=*/true, counters);
+      stream.synchronize();
+      expect_close(reference_attention(q, k_all, v_all, n, past, H, Hkv, d), d_o.download(),
+                   tolerance_for(DType::FP32, std::max(past + n, d)),
+                   std::string("attention_cached, second step ") + (is_bf16 ? "bf16" : "fp32"));
+    }
   }
 }
 
