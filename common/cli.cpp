@@ -5,18 +5,24 @@
 #include <iostream>
 
 #include "common/error.hpp"
+#include "common/model_config.hpp"
 
 namespace lab {
+
+namespace {
+std::string model_help() {
+  std::string presets = "smollm2";
+  for (const std::string& name : preset_names()) presets += ", " + name;
+  return "Model: a preset (" + presets + "), a GGUF file or an HF directory";
+}
+}  // namespace
 
 void add_common_options(CLI::App& app, CommonOptions& o) {
   app.add_option("--seed", o.seed, "Seed for random weights, inputs and sampling")
       ->capture_default_str();
   app.add_option("--json", o.json_path, "Write results as JSON to this file ('-' for stdout)");
   app.add_flag("--doc", o.doc, "Deterministic output for the textbook: fixed seed, no timings");
-  app.add_option("--model", o.model,
-                 "Model: a preset (tiny, smollm2-135m, llama2-7b, llama3-8b), a GGUF file or an HF "
-                 "directory")
-      ->capture_default_str();
+  app.add_option("--model", o.model, model_help())->capture_default_str();
   app.add_option("--threads", o.threads, "CPU threads (0 = all cores)")
       ->check(CLI::Range(0, 4096))
       ->capture_default_str();

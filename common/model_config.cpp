@@ -115,8 +115,9 @@ ModelConfig preset(std::string_view name) {
     c.bos_token_id = 128000;
     c.eos_token_id = 128001;
   } else {
-    throw Error("unknown model preset '" + std::string(name) +
-                "' (allowed: tiny, smollm2-135m, llama2-7b, llama3-8b, llama2-70b)");
+    std::string allowed;
+    for (const std::string& n : preset_names()) allowed += (allowed.empty() ? "" : ", ") + n;
+    throw Error("unknown model preset '" + std::string(name) + "' (allowed: " + allowed + ")");
   }
   validate(c);
   return c;

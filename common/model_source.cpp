@@ -52,9 +52,10 @@ LoadedModel load_model(const std::string& spec, std::uint64_t seed) {
                 "' is a file but not a .gguf (for safetensors, pass the directory that holds "
                 "config.json)");
   }
-  throw Error("--model: '" + spec +
-              "' is neither a preset (tiny, smollm2, smollm2-135m, llama2-7b, llama3-8b) nor an "
-              "existing .gguf file or Hugging Face directory");
+  std::string presets = "smollm2";
+  for (const std::string& name : preset_names()) presets += ", " + name;
+  throw Error("--model: '" + spec + "' is neither a preset (" + presets +
+              ") nor an existing .gguf file or Hugging Face directory");
 }
 
 }  // namespace lab

@@ -78,7 +78,7 @@ void truncate_to(const fs::path& file, double share) {
 TEST(BadInput, UnknownPresetNamesTheChoices) {
   for (const auto& program : kLoading)
     expect_one_line_error(run(program, {"--model", "nosuch"}), program,
-                          "--model: 'nosuch' is neither a preset (tiny, smollm2");
+                          "--model: 'nosuch' is neither a preset (smollm2, tiny, smollm2-135m");
 }
 
 // Shape presets have random weights and no tokenizer: refused at once, before gigabytes of random

@@ -125,7 +125,7 @@ TEST(Interrupt, Ch05PrintsTheTextSoFarAndItsMetricsThenExits130) {
 
 // A step over a long prefix takes seconds without a cache; the second Ctrl-C must not wait for it.
 TEST(Interrupt, SecondCtrlCStopsAtOnce) {
-  const std::string prompt(1500, 'a');
+  const std::string prompt(2500, 'a');
   RunningProgram p("ch03_autoregressive", {"--model", slow_model_dir(), "--threads", "1", "--steps",
                                            "100", "--prompt", prompt});
   ASSERT_TRUE(p.started());
