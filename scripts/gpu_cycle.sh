@@ -28,6 +28,9 @@ fi
 if has test; then
   (cd $B && ctest -L gpu -LE model --output-on-failure -j4 --timeout 300) > "$LOGS/ctest_gpu.log" 2>&1
   grep -E "tests passed|\(Failed\)|\(Timeout\)" "$LOGS/ctest_gpu.log" | head -30
+  # CPU-labelled chapter tests that exercise the GPU chapters when they are built (Ctrl-C, bad input).
+  (cd $B && ctest -R "Interrupt|BadInput" -LE model --output-on-failure -j4 --timeout 300) > "$LOGS/ctest_chapter.log" 2>&1
+  grep -E "tests passed|\(Failed\)|\(Timeout\)" "$LOGS/ctest_chapter.log" | head -10
 fi
 if has model; then
   [ -f "${LAB_MODEL_DIR:-$HOME/.cache/inference-lab}/SmolLM2-135M-Instruct.Q4_1.gguf" ] || echo "model: SmolLM2 missing, its tests skip"
