@@ -52,9 +52,13 @@ class DeviceBuffer {
   void upload(std::span<const T> host) {
     require(host.size() <= count_, "DeviceBuffer::upload: " + std::to_string(host.size()) +
                                        " elements into a buffer of " + std::to_string(count_));
-    if (!host.empty())
-      LAB_CUDA_CHECK(
-          cudaMemcpy(data_, host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice));
+    if (host.empty()) return;
+    LAB_CUDA_CHECK(cudaMemcpy(data_, host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice));
+    // From pageable memory cudaMemcpy returns once the data is staged, possibly before the DMA
+    // has landed, and it runs on the legacy default stream, which the course's non-blocking
+    // streams do not wait for: a kernel launched next on such a stream could read the old bytes
+    // (it did: bf16 weight conversion read half-uploaded matrices). Wait for the copy itself.
+    LAB_CUDA_CHECK(cudaStreamSynchronize(cudaStreamLegacy));
   }
   /// Device → host: the first `count` elements (all when count is npos).
   std::vector<T> download(std::size_t count = static_cast<std::size_t>(-1)) const {
@@ -68,7 +72,9 @@ class DeviceBuffer {
   /// Sets every byte to `byte` (0xFF for float is a NaN: the "poison" tests use to catch elements
   /// a kernel forgot to write).
   void fill_bytes(int byte) {
-    if (count_ > 0) LAB_CUDA_CHECK(cudaMemset(data_, byte, bytes()));
+    if (count_ == 0) return;
+    LAB_CUDA_CHECK(cudaMemset(data_, byte, bytes()));
+    LAB_CUDA_CHECK(cudaStreamSynchronize(cudaStreamLegacy));  // cudaMemset is asynchronous too
   }
 
  private:

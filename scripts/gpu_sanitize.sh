@@ -14,13 +14,17 @@ mkdir -p "$logs"
 tools=(memcheck racecheck initcheck synccheck)
 per_run_timeout=${SANITIZE_TIMEOUT:-420}
 command -v compute-sanitizer >/dev/null || { echo "gpu_sanitize: compute-sanitizer not found"; exit 2; }
+# The test programs behind the gpu-labelled tests. A test's command may start with a launcher (newer
+# CMake runs discovered tests through `cmake -E ...`), so take every argument that is an executable
+# file under the build's tests/ folder.
 mapfile -t tests < <(ctest --test-dir "$build" -L gpu --show-only=json-v1 | python3 -c '
-import json, sys
+import json, os, sys
 seen = []
 for t in json.load(sys.stdin)["tests"]:
-    exe = t["command"][0]
-    if exe not in seen:
-        seen.append(exe)
+    for word in t.get("command", []):
+        for arg in [word] + word.split("=")[1:]:  # also -DTEST_EXECUTABLE=<path>
+            if "/tests/" in arg and os.path.isfile(arg) and os.access(arg, os.X_OK) and arg not in seen:
+                seen.append(arg)
 print("\n".join(seen))')
 [ ${#tests[@]} -gt 0 ] || { echo "gpu_sanitize: no GPU tests in $build"; exit 2; }
 echo "gpu_sanitize: ${#tests[@]} test programs x ${#tools[@]} tools"
