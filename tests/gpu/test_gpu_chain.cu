@@ -16,6 +16,7 @@
 #include "cuda/decoder.hpp"
 #include "cuda/forward.hpp"
 #include "gpu_test.hpp"
+#include "greedy_check.hpp"
 
 using namespace lab;
 
@@ -171,7 +172,6 @@ TEST(Chain, Ch08Bf16GreedyDivergesOnlyAtNearTies) {
   LAB_REQUIRE_GPU();
   const ModelWeights w = random_weights(preset("tiny"), 1234);
   const cpu::Transformer<float> model(w);
-  const auto V = static_cast<std::size_t>(w.config.vocab_size);
   const int steps = 32;
   for (int p = 0; p < 6; ++p) {
     Rng rng(100 + static_cast<std::uint64_t>(p));
@@ -182,34 +182,7 @@ TEST(Chain, Ch08Bf16GreedyDivergesOnlyAtNearTies) {
     const auto ref = cpu::generate_with_cache(
         model, cache, prompt, options, [](std::span<const float> l) { return cpu::argmax(l); });
     cuda::Decoder gpu(w, {cuda::DecoderPrecision::BF16, w.config.max_seq_len});
-    const auto got = gpu.generate_greedy(prompt, steps, true);
-    const std::vector<int> expected(ref.tokens.begin() + 6, ref.tokens.end());
-    int same = 0;
-    while (same < steps &&
-           got[static_cast<std::size_t>(same)] == expected[static_cast<std::size_t>(same)])
-      ++same;
-    std::printf("prompt %d: bf16 greedy identical for %d of %d tokens", p, same, steps);
-    if (same == steps) {
-      std::printf("\n");
-      continue;
-    }
-    // Replay the reference's tokens through the bf16 decoder one step at a time up to the
-    // divergence: its step logits must choose what the graph chose, and the flip must be a tie.
-    gpu.reset();
-    std::vector<float> logits = gpu.forward(prompt);
-    for (int s = 0; s < same; ++s) {
-      const int token = expected[static_cast<std::size_t>(s)];
-      logits = gpu.forward(std::span<const int>(&token, 1));
-    }
-    const auto& ref_logits = ref.logits[static_cast<std::size_t>(same)];
-    EXPECT_EQ(cpu::argmax(logits), got[static_cast<std::size_t>(same)]) << "prompt " << p;
-    const auto ties = argmax_ties(ref_logits, logits, V);
-    const std::size_t a = static_cast<std::size_t>(expected[static_cast<std::size_t>(same)]);
-    const std::size_t b = static_cast<std::size_t>(got[static_cast<std::size_t>(same)]);
-    std::printf(": at step %d fp32 logits %.5f vs %.5f (gap %.1e); %s\n", same, ref_logits[a],
-                ref_logits[b], ref_logits[a] - ref_logits[b], summary(ties).c_str());
-    EXPECT_EQ(ties.flips, 1u);
-    EXPECT_EQ(ties.decisive_flips, 0u) << "prompt " << p << ": a flip at a decisive step";
+    expect_greedy_agrees_until_a_near_tie(gpu, ref, prompt, steps, "prompt " + std::to_string(p));
   }
 }
 
