@@ -101,13 +101,15 @@ TEST(BadInput, UnknownFlag) {
 
 TEST(BadInput, OutOfRangeValueNamesTheFlagAndTheRange) {
   const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
-      {{"--steps", "0"}, "--steps: Value 0 not in range 1 to 100000"},
+      {{"--steps", "0"}, "--steps: Value 0 not in range"},
       {{"--steps", "100001"}, "--steps: Value 100001 not in range"},
-      {{"--threads", "-1"}, "--threads: Value -1 not in range 0 to 4096"}};
+      {{"--threads", "-1"}, "--threads: Value -1 not in range"}};
   for (const auto& program : kGenerating)
     for (const auto& [args, fragment] : cases) {
       const auto r = run(program, args);
       expect_one_line_error(r, program, fragment, 105);
+      // The range itself; CLI11 versions word it "1 to 100000" or "[1 - 100000]".
+      EXPECT_NE(r.err.find(args[0] == "--steps" ? "100000" : "4096"), std::string::npos) << r.err;
       EXPECT_TRUE(r.out.empty()) << r.out;
     }
   expect_one_line_error(run("ch04_kv_cache", {"--mask", "sideways"}), "ch04_kv_cache",
@@ -119,7 +121,7 @@ TEST(BadInput, OutOfRangeValueNamesTheFlagAndTheRange) {
 TEST(BadInput, NonNumericValueNamesTheFlag) {
   for (const auto& program : kGenerating) {
     expect_one_line_error(run(program, {"--steps", "many"}), program,
-                          "--steps: Value many not in range 1 to 100000", 105);
+                          "--steps: Value many not in range", 105);
     expect_one_line_error(run(program, {"--seed", "lucky"}), program,
                           "Could not convert: --seed = lucky", 104);
   }
@@ -333,7 +335,7 @@ TEST(BadInput, Ch08ChatFlags) {
   expect_one_line_error(run_program_with(program, {"--chat", "hi", "--precision", "fp8"}), program,
                         "--precision: fp8 not in {fp32,bf16}", 105);
   expect_one_line_error(run_program_with(program, {"--chat", "hi", "--max-new-tokens", "0"}),
-                        program, "--max-new-tokens: Value 0 not in range 1 to 4096", 105);
+                        program, "--max-new-tokens: Value 0 not in range", 105);
   expect_one_line_error(run_program_with(program, {"--chat", "hi", "--bench"}), program,
                         "--bench excludes --chat", 108);
 }
