@@ -1,5 +1,7 @@
 #include "common/model_source.hpp"
 
+#include <algorithm>
+
 #include <cstdlib>
 #include <filesystem>
 
@@ -56,6 +58,19 @@ LoadedModel load_model(const std::string& spec, std::uint64_t seed) {
   for (const std::string& name : preset_names()) presets += ", " + name;
   throw Error("--model: '" + spec + "' is neither a preset (" + presets +
               ") nor an existing .gguf file or Hugging Face directory");
+}
+
+LoadedModel load_text_model(const std::string& spec, std::uint64_t seed) {
+  const std::vector<std::string> presets = preset_names();
+  require(spec == "tiny" || std::find(presets.begin(), presets.end(), spec) == presets.end(),
+          "--model " + spec +
+              ": a shape preset has random weights and no tokenizer; generating text needs "
+              "tiny, smollm2, or a GGUF file or HF directory with its tokenizer");
+  LoadedModel model = load_model(spec, seed);
+  require(model.tokenizer != nullptr,
+          "--model " + spec +
+              ": the model has no tokenizer (an HF directory needs its tokenizer.json)");
+  return model;
 }
 
 }  // namespace lab

@@ -26,6 +26,11 @@ struct LoadedModel {
 /// Throws lab::Error with a one-line explanation (and how to fix it) when that is not possible.
 LoadedModel load_model(const std::string& spec, std::uint64_t seed);
 
+/// load_model() for the chapters that generate text: the model must come with a tokenizer. Shape
+/// presets other than tiny (random weights, no tokenizer) are refused before gigabytes of weights
+/// are drawn for nothing; so is a model directory without tokenizer.json. Errors name `--model`.
+LoadedModel load_text_model(const std::string& spec, std::uint64_t seed);
+
 /// Where downloaded models live: $LAB_MODEL_DIR, else $HOME/.cache/inference-lab.
 std::string model_cache_dir();
 

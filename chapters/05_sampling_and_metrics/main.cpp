@@ -66,19 +66,8 @@ int run(Options o) {
   lab::cpu::set_num_threads(o.common.threads);
   o.sampler.seed = o.common.seed;
   lab::validate(o.sampler);  // bad settings fail before the model loads
-  // Shape presets other than tiny have random weights and no tokenizer: refuse them before
-  // drawing gigabytes of weights that could never produce text.
-  const std::vector<std::string> presets = lab::preset_names();
-  lab::require(o.common.model == "tiny" ||
-                   std::find(presets.begin(), presets.end(), o.common.model) == presets.end(),
-               "--model " + o.common.model +
-                   ": a shape preset has random weights and no tokenizer; generating text needs "
-                   "tiny, smollm2, or a GGUF file or HF directory with its tokenizer");
-  const lab::LoadedModel loaded = lab::load_model(o.common.model, o.common.seed);
+  const lab::LoadedModel loaded = lab::load_text_model(o.common.model, o.common.seed);
   const lab::ModelConfig& c = loaded.weights.config;
-  lab::require(loaded.tokenizer != nullptr,
-               "--model " + o.common.model +
-                   ": the model has no tokenizer (an HF directory needs its tokenizer.json)");
   const lab::Tokenizer& tok = *loaded.tokenizer;
   const std::vector<int> prompt = lab::cpu::prompt_tokens(tok, o.prompt, o.chat);
   // Positions beyond the model's context are refused up front, not discovered half-way through.

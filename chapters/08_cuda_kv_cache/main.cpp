@@ -44,22 +44,6 @@ struct Options {
   BenchOptions bench_options;                              // --context, --steps, --bench-model
 };
 
-// The model named by --model, with its tokenizer. Shape presets other than tiny have random weights
-// and no tokenizer: they are refused before gigabytes of weights are drawn for nothing.
-lab::LoadedModel load_text_model(const lab::CommonOptions& o) {
-  const std::vector<std::string> presets = lab::preset_names();
-  lab::require(
-      o.model == "tiny" || std::find(presets.begin(), presets.end(), o.model) == presets.end(),
-      "--model " + o.model +
-          ": a shape preset has random weights and no tokenizer; generating text needs "
-          "tiny, smollm2, or a GGUF file or HF directory with its tokenizer");
-  lab::LoadedModel model = lab::load_model(o.model, o.seed);
-  lab::require(model.tokenizer != nullptr,
-               "--model " + o.model +
-                   ": the model has no tokenizer (an HF directory needs its tokenizer.json)");
-  return model;
-}
-
 // Refuses up front a generation longer than the model's context: the last token generated is never
 // fed back, so `prompt` + `new_tokens` − 1 positions are run.
 void require_context(const lab::ModelConfig& c, std::size_t prompt, int new_tokens) {
@@ -73,7 +57,7 @@ void require_context(const lab::ModelConfig& c, std::size_t prompt, int new_toke
 
 // --- The narrated run: the decoder against chapter 4, on the model given by --model. ---
 int narrate(const Options& o, nlohmann::json& out) {
-  const lab::LoadedModel model = load_text_model(o.common);
+  const lab::LoadedModel model = lab::load_text_model(o.common.model, o.common.seed);
   const lab::ModelConfig& c = model.weights.config;
   std::printf("model: %s\n", lab::describe(c).c_str());
   const std::vector<int> prompt = model.tokenizer->encode(o.prompt);
@@ -134,7 +118,7 @@ int narrate(const Options& o, nlohmann::json& out) {
 
 // --- Chat: the real use of the decoder. The reply streams as it is generated. ---
 int chat(const Options& o, nlohmann::json& out) {
-  const lab::LoadedModel model = load_text_model(o.common);
+  const lab::LoadedModel model = lab::load_text_model(o.common.model, o.common.seed);
   const lab::ModelConfig& c = model.weights.config;
   const lab::Tokenizer& tok = *model.tokenizer;
   // The user's message in the model's chat template (ChatML for SmolLM2), as chapters 4 and 5 do.
