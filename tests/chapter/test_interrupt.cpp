@@ -125,25 +125,34 @@ TEST(Interrupt, Ch05PrintsTheTextSoFarAndItsMetricsThenExits130) {
 
 // A step over a long prefix takes seconds without a cache; the second Ctrl-C must not wait for it.
 TEST(Interrupt, SecondCtrlCStopsAtOnce) {
+  // The first Ctrl-C lands somewhere in a step; if the rest of that step is shorter than the time
+  // the test takes to see the note and send the second, the program ends normally first (exit 130
+  // with its metrics: correct, but not what this test is about). That race is the machine's, not
+  // the program's, so the experiment is repeated until the second signal lands inside a step.
   const std::string prompt(2500, 'a');
-  RunningProgram p("ch03_autoregressive", {"--model", slow_model_dir(), "--threads", "1", "--steps",
-                                           "100", "--prompt", prompt});
-  ASSERT_TRUE(p.started());
-  ASSERT_TRUE(p.wait_for_output("generated: ", 120)) << p.out() << p.err();
-  p.send(SIGINT);  // noted: the generation would stop after the current step...
-  const auto sent = std::chrono::steady_clock::now();
-  // Two SIGINTs pending at once merge into one: send the second after the first was handled.
-  ASSERT_TRUE(p.wait_for_stderr("Ctrl-C: stopping after this token", 60)) << p.err();
-  p.send(SIGINT);  // ...but this one ends the program now
-  const ProgramResult r = p.finish(60);
-  const double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - sent).count();
-  EXPECT_FALSE(r.timed_out);
-  EXPECT_EQ(r.signal, 0);
-  EXPECT_EQ(r.exit_code, lab::kExitInterrupted) << r.out << r.err;
-  EXPECT_NE(r.err.find("interrupted twice: stopping now"), std::string::npos) << r.err;
-  EXPECT_EQ(r.out.find("TTFT"), std::string::npos) << "the first step finished first:\n" << r.out;
-  EXPECT_LT(seconds, 5.0);
+  int landed = 0;
+  for (int attempt = 0; attempt < 6 && landed == 0; ++attempt) {
+    RunningProgram p("ch03_autoregressive", {"--model", slow_model_dir(), "--threads", "1",
+                                             "--steps", "100", "--prompt", prompt});
+    ASSERT_TRUE(p.started());
+    ASSERT_TRUE(p.wait_for_output("generated: ", 120)) << p.out() << p.err();
+    p.send(SIGINT);  // noted: the generation would stop after the current step...
+    // Two SIGINTs pending at once merge into one: send the second after the first was handled.
+    ASSERT_TRUE(p.wait_for_stderr("Ctrl-C: stopping after this token", 60)) << p.err();
+    const auto sent = std::chrono::steady_clock::now();
+    p.send(SIGINT);  // ...but this one ends the program now
+    const ProgramResult r = p.finish(60);
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - sent).count();
+    EXPECT_FALSE(r.timed_out);
+    EXPECT_EQ(r.signal, 0);
+    EXPECT_EQ(r.exit_code, lab::kExitInterrupted) << r.out << r.err;
+    if (r.out.find("TTFT") != std::string::npos) continue;  // the step ended first: try again
+    ++landed;
+    EXPECT_NE(r.err.find("interrupted twice: stopping now"), std::string::npos) << r.err;
+    EXPECT_LT(seconds, 5.0);
+  }
+  EXPECT_EQ(landed, 1) << "in 6 attempts the second Ctrl-C never landed inside a step";
 }
 
 // Chapter 8's chat on the GPU. Greedy (argmax on the device, tokens streamed through on_token).
