@@ -159,6 +159,13 @@ ModelWeights weights_from_gguf(const GgufFile& f, const ModelConfig& config) {
     }
     source[hf] = &t;
   }
+  // Each layer has 9 tensors: a block_count the file cannot hold is refused before the expected
+  // list (9 names per layer) is built. Otherwise a corrupt count of 2 billion layers would have the
+  // loader spend minutes listing names it can never find (found by fuzzing).
+  if (static_cast<std::int64_t>(config.num_layers) * 9 > static_cast<std::int64_t>(source.size()))
+    fail(f, "llama.block_count is " + std::to_string(config.num_layers) +
+                " but the file holds only " + std::to_string(source.size()) +
+                " model tensors (a layer has 9)");
   // Check every name and shape before dequantizing anything.
   const auto expected = expected_tensors(config);
   std::map<std::string, std::vector<std::int64_t>> expected_shape(expected.begin(), expected.end());

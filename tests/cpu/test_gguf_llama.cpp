@@ -3,6 +3,8 @@
 // tied embeddings, and the shape/missing-tensor checks.
 #include <gtest/gtest.h>
 
+#include <chrono>
+
 #include <cmath>
 #include <cstring>
 #include <functional>
@@ -213,6 +215,20 @@ TEST(GgufLlama, RejectsUnexpectedLayers) {
   const auto f = GgufFile::from_bytes(bytes);
   expect_error([&] { lab::weights_from_gguf(f, lab::config_from_gguf(f)); },
                "unexpected tensor 'blk.1.");
+}
+
+// Found by fuzzing: a huge block_count had the loader list 9 tensor names for every layer
+// (a libFuzzer timeout). It is refused at once because the file cannot hold that many layers.
+TEST(GgufLlama, RejectsABlockCountTheFileCannotHold) {
+  const auto bytes = with_keys([](auto& kvs) {
+    for (auto& [k, v] : kvs)
+      if (k == "llama.block_count") v = GgufValue::of_u32(1000000u);
+  });
+  const auto f = GgufFile::from_bytes(bytes);
+  const auto start = std::chrono::steady_clock::now();
+  expect_error([&] { lab::weights_from_gguf(f, lab::config_from_gguf(f)); },
+               "llama.block_count is 1000000 but the file holds only 21 model tensors");
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), 1.0);
 }
 
 TEST(GgufLlama, TensorNames) {
