@@ -123,6 +123,16 @@ ModelConfig preset(std::string_view name) {
   return c;
 }
 
+void require_context(const ModelConfig& c, std::size_t prompt_tokens, int new_tokens,
+                     const std::string& flag) {
+  const std::size_t positions = prompt_tokens + static_cast<std::size_t>(new_tokens) - 1;
+  require(positions <= static_cast<std::size_t>(c.max_seq_len),
+          "the prompt (" + std::to_string(prompt_tokens) + " tokens) and " + flag + " " +
+              std::to_string(new_tokens) + " need a context of " + std::to_string(positions) +
+              " tokens, the model's is " + std::to_string(c.max_seq_len) +
+              " (shorten the prompt or lower " + flag + ")");
+}
+
 std::vector<std::string> preset_names() {
   return {"tiny", "smollm2-135m", "llama2-7b", "llama3-8b", "llama2-70b"};
 }

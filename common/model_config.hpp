@@ -2,6 +2,7 @@
 /// \file
 /// \brief Shapes of a Llama-family decoder and the course's model presets.
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -48,6 +49,12 @@ ModelConfig preset(std::string_view name);
 
 /// Names accepted by preset().
 std::vector<std::string> preset_names();
+
+/// Refuses up front a generation the model's context cannot hold: the last token generated is never
+/// fed back, so `prompt_tokens` + `new_tokens` − 1 positions run. `flag` names the option that set
+/// `new_tokens` (e.g. "--steps") in the message.
+void require_context(const ModelConfig& config, std::size_t prompt_tokens, int new_tokens,
+                     const std::string& flag);
 
 /// One line: "smollm2-135m: V=49152 D=576 F=1536 L=30 H=9 Hkv=3 dk=64 (134.5 M params)".
 std::string describe(const ModelConfig& config);

@@ -34,12 +34,7 @@ int run(const Options& o) {
   const std::vector<int> prompt = lab::cpu::prompt_tokens(tok, o.prompt, o.chat);
   // The last step runs over prompt + steps − 1 tokens: refuse up front what the model cannot hold
   // rather than stop half-way through the text.
-  const std::size_t positions = prompt.size() + static_cast<std::size_t>(o.steps) - 1;
-  lab::require(positions <= static_cast<std::size_t>(c.max_seq_len),
-               "the prompt (" + std::to_string(prompt.size()) + " tokens) and --steps " +
-                   std::to_string(o.steps) + " need a context of " + std::to_string(positions) +
-                   " tokens, the model's is " + std::to_string(c.max_seq_len) +
-                   " (shorten the prompt or lower --steps)");
+  lab::require_context(c, prompt.size(), o.steps, "--steps");
   std::printf("prompt: %zu tokens, generating up to %d greedily (argmax)\n\n", prompt.size(),
               o.steps);
 

@@ -71,12 +71,7 @@ int run(Options o) {
   const lab::Tokenizer& tok = *loaded.tokenizer;
   const std::vector<int> prompt = lab::cpu::prompt_tokens(tok, o.prompt, o.chat);
   // Positions beyond the model's context are refused up front, not discovered half-way through.
-  const std::size_t positions = prompt.size() + static_cast<std::size_t>(o.steps) - 1;
-  lab::require(positions <= static_cast<std::size_t>(c.max_seq_len),
-               "the prompt (" + std::to_string(prompt.size()) + " tokens) and --steps " +
-                   std::to_string(o.steps) + " need a context of " + std::to_string(positions) +
-                   " tokens, the model's is " + std::to_string(c.max_seq_len) +
-                   " (shorten the prompt or lower --steps)");
+  lab::require_context(c, prompt.size(), o.steps, "--steps");
   const lab::cpu::Transformer<float> model(loaded.weights);
   std::printf("model: %s\nprompt: %zu tokens\nsampler: %s\n\n", lab::describe(c).c_str(),
               prompt.size(), lab::describe(o.sampler).c_str());

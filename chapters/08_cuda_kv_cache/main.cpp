@@ -44,17 +44,6 @@ struct Options {
   BenchOptions bench_options;                              // --context, --steps, --bench-model
 };
 
-// Refuses up front a generation longer than the model's context: the last token generated is never
-// fed back, so `prompt` + `new_tokens` − 1 positions are run.
-void require_context(const lab::ModelConfig& c, std::size_t prompt, int new_tokens) {
-  const std::size_t context = prompt + static_cast<std::size_t>(new_tokens) - 1;
-  lab::require(context <= static_cast<std::size_t>(c.max_seq_len),
-               "the prompt (" + std::to_string(prompt) + " tokens) and --max-new-tokens " +
-                   std::to_string(new_tokens) + " need a context of " + std::to_string(context) +
-                   " tokens, the model's is " + std::to_string(c.max_seq_len) +
-                   " (shorten the prompt or lower --max-new-tokens)");
-}
-
 // --- The narrated run: the decoder against chapter 4, on the model given by --model. ---
 int narrate(const Options& o, nlohmann::json& out) {
   const lab::LoadedModel model = lab::load_text_model(o.common.model, o.common.seed);
@@ -62,7 +51,7 @@ int narrate(const Options& o, nlohmann::json& out) {
   std::printf("model: %s\n", lab::describe(c).c_str());
   const std::vector<int> prompt = model.tokenizer->encode(o.prompt);
   lab::require(!prompt.empty(), "--prompt: the prompt is empty");
-  require_context(c, prompt.size(), o.max_new_tokens);
+  lab::require_context(c, prompt.size(), o.max_new_tokens, "--max-new-tokens");
   std::printf("prompt: \"%s\" (%zu tokens)\n\n", o.prompt.c_str(), prompt.size());
 
   // 1. The chapter 4 oracle: greedy decoding with the CPU KV cache.
@@ -127,7 +116,7 @@ int chat(const Options& o, nlohmann::json& out) {
   // left of the context; a limit the user gives must fit.
   const int room = c.max_seq_len - static_cast<int>(prompt.size()) + 1;
   const int max_new = o.max_new_tokens > 0 ? o.max_new_tokens : std::clamp(room, 1, 256);
-  require_context(c, prompt.size(), max_new);
+  lab::require_context(c, prompt.size(), max_new, "--max-new-tokens");
   DecoderOptions options;
   options.precision = lab::cuda::parse_decoder_precision(o.precision);
   options.capacity = static_cast<int>(prompt.size()) + max_new;
