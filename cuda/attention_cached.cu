@@ -150,6 +150,48 @@ __global__ void attention_split_kv_kernel(const float* q, const T* k_cache, cons
   if (threadIdx.x == 0) out[head_dim] = m, out[head_dim + 1] = l;
 }
 
+// The end of a split-KV chunk (v2 and v3): each thread's share of o = Σ_j e_j v_j (acc, column
+// c of group `group`) is summed over the groups in shared memory and written as the chunk's
+// partial (o, m, l) with l = Σ_j e_j.
+template <int kVec>
+__device__ inline void finish_chunk(const float (&acc)[kVec], float* sums, const float* e, float m,
+                                    int count, int head_dim, int group, int groups, int c,
+                                    float* out) {
+  if (group < groups)
+#pragma unroll
+    for (int i = 0; i < kVec; ++i) sums[group * head_dim + c * kVec + i] = acc[i];
+  __syncthreads();
+  for (int t = threadIdx.x; t < head_dim; t += blockDim.x) {
+    float total = 0.0f;
+    for (int k = 0; k < groups; ++k) total += sums[k * head_dim + t];
+    out[t] = total;
+  }
+  if (threadIdx.x == 0) {
+    float l = 0.0f;
+    for (int k = 0; k < count; ++k) l += e[k];
+    out[head_dim] = m, out[head_dim + 1] = l;
+  }
+}
+
+// Each block counts itself done on its head's counter, after a fence that publishes its partial;
+// the block that completes the count, the head's last, merges all the head's chunks and resets
+// the counter for the next step.
+__device__ inline void merge_if_last(float* partial, int* counters, float* final_out, int h,
+                                     int splits, int keys, int head_dim) {
+  __shared__ bool last;
+  int* done = counters + h;
+  const int chunks = (keys + kSplitKeys - 1) / kSplitKeys;
+  __threadfence();  // this thread's partial is visible to the whole GPU before the block counts
+  __syncthreads();
+  if (threadIdx.x == 0) last = atomicAdd(done, 1) == chunks - 1;
+  __syncthreads();
+  if (!last) return;
+  __threadfence();
+  merge_chunks(partial + static_cast<long long>(h) * splits * (head_dim + 2),
+               final_out + h * head_dim, head_dim, chunks);
+  if (threadIdx.x == 0) *done = 0;
+}
+
 //! [attention_split_kv_v2]
 // Split-KV v2: the same chunks and the same partials, with 16-byte loads all issued up front. v1's
 // score loop reads a key with 2-byte loads and reduces it across the warp before the next key's
@@ -220,37 +262,96 @@ __global__ void __launch_bounds__(kSplitThreads)
 #pragma unroll
       for (int i = 0; i < kVec; ++i) acc[i] += s[k] * v[i];
     }
-  if (group < groups)
-#pragma unroll
-    for (int i = 0; i < kVec; ++i) sums[group * head_dim + c * kVec + i] = acc[i];
-  __syncthreads();
-  for (int t = threadIdx.x; t < head_dim; t += blockDim.x) {
-    float total = 0.0f;
-    for (int k = 0; k < groups; ++k) total += sums[k * head_dim + t];
-    out[t] = total;
-  }
-  if (threadIdx.x == 0) {
-    float l = 0.0f;
-    for (int k = 0; k < count; ++k) l += s[k];
-    out[head_dim] = m, out[head_dim + 1] = l;
-  }
+  finish_chunk<kVec>(acc, sums, s, m, count, head_dim, group, groups, c, out);
 
   // 3. The head's last block merges (without counters: attention_merge_kernel does, after).
-  if (counters == nullptr) return;
-  __shared__ bool last;
-  int* done = counters + h;
-  const int chunks = (keys + kSplitKeys - 1) / kSplitKeys;
-  __threadfence();  // this thread's partial is visible to the whole GPU before the block counts
-  __syncthreads();
-  if (threadIdx.x == 0) last = atomicAdd(done, 1) == chunks - 1;
-  __syncthreads();
-  if (!last) return;
-  __threadfence();
-  merge_chunks(partial + static_cast<long long>(h) * splits * (head_dim + 2),
-               final_out + h * head_dim, head_dim, chunks);
-  if (threadIdx.x == 0) *done = 0;
+  if (counters != nullptr) merge_if_last(partial, counters, final_out, h, splits, keys, head_dim);
 }
 //! [attention_split_kv_v2]
+
+//! [attention_split_kv_v3]
+// Split-KV v3: v2's chunks, partials and merge, with every load of the chunk issued at once. v2
+// waits for three memory trips in a row: q into shared memory (and a barrier), the keys, then,
+// after the softmax, the values. The values do not depend on the scores, only their weights do,
+// so v3 issues the values' loads together with the keys', and reads each thread's share of q
+// straight into registers: one memory latency for the whole chunk, then arithmetic. The price is
+// registers (a thread holds its keys' and values' vectors: 2 x 4 for bf16 at head_dim 128), so
+// v3 takes head_dim <= 128; larger heads use v2.
+constexpr int kMaxHeadDimV3 = 128;
+
+template <typename T>
+__global__ void __launch_bounds__(kSplitThreads)
+    attention_split_kv_v3_kernel(const float* q, const T* k_cache, const T* v_cache, float* partial,
+                                 int* counters, float* final_out, int heads, int kv_heads,
+                                 int head_dim, const int* pos, float scale) {
+  constexpr int kVec = 16 / sizeof(T);
+  constexpr int kLoads = kMaxHeadDimV3 / kVec / 4;  // a thread's key vectors = its value rows
+  __shared__ __align__(16) float sums[kSplitThreads * kVec];
+  __shared__ float s[kSplitKeys];
+  wait_for_previous_kernel();
+  allow_next_kernel();
+  const int h = blockIdx.x, split = blockIdx.y, splits = gridDim.y;
+  const int keys = *pos + 1, first = split * kSplitKeys;
+  float* out = partial + (static_cast<long long>(h) * splits + split) * (head_dim + 2);
+  if (first >= keys) return;
+  const int count = min(kSplitKeys, keys - first);
+  const int g = h / (heads / kv_heads), kv_dim = kv_heads * head_dim, vcols = head_dim / kVec;
+  const long long head_offset = static_cast<long long>(first) * kv_dim + g * head_dim;
+  const int j = threadIdx.x / 4, part = threadIdx.x % 4;  // scores: key j, a quarter of it
+  const int c = threadIdx.x % vcols, group = threadIdx.x / vcols, groups = blockDim.x / vcols;
+
+  // 1. Every load at once: the thread's key vectors, its value rows, its slice of q.
+  const uint4* kj =
+      reinterpret_cast<const uint4*>(k_cache + head_offset + static_cast<long long>(j) * kv_dim);
+  uint4 kvec[kLoads], vvec[kLoads];
+  float qs[kLoads][kVec];
+#pragma unroll
+  for (int i = 0; i < kLoads; ++i) {
+    const int v = part + 4 * i, key = group + i * groups;
+    kvec[i] = j < count && v < vcols ? kj[v] : make_uint4(0, 0, 0, 0);
+    vvec[i] = group < groups && key < count
+                  ? *reinterpret_cast<const uint4*>(v_cache + head_offset +
+                                                    static_cast<long long>(key) * kv_dim + c * kVec)
+                  : make_uint4(0, 0, 0, 0);
+#pragma unroll
+    for (int e = 0; e < kVec; e += 4) {
+      const float4 q4 = v < vcols
+                            ? *reinterpret_cast<const float4*>(q + h * head_dim + v * kVec + e)
+                            : make_float4(0, 0, 0, 0);
+      qs[i][e] = q4.x, qs[i][e + 1] = q4.y, qs[i][e + 2] = q4.z, qs[i][e + 3] = q4.w;
+    }
+  }
+
+  // 2. Scores and the chunk's softmax numerators e_j = exp(s_j - m), as v2.
+  float dot = 0.0f;
+#pragma unroll
+  for (int i = 0; i < kLoads; ++i) dot += dot16_floats<T>(kvec[i], qs[i]);
+  dot += __shfl_xor_sync(0xffffffffu, dot, 1);  // the 4 threads of a key are neighbouring lanes
+  dot += __shfl_xor_sync(0xffffffffu, dot, 2);
+  if (part == 0) s[j] = j < count ? dot * scale : -INFINITY;
+  __syncthreads();
+  float m = -INFINITY;
+  for (int k = 0; k < count; ++k) m = fmaxf(m, s[k]);
+  __syncthreads();
+  if (part == 0) s[j] = j < count ? expf(s[j] - m) : 0.0f;
+  __syncthreads();
+
+  // 3. o = Σ_j e_j v_j from the values already in registers; then the partial and the merge.
+  float acc[kVec] = {};
+#pragma unroll
+  for (int i = 0; i < kLoads; ++i) {
+    const int key = group + i * groups;
+    if (group < groups && key < count) {
+      float v[kVec];
+      unpack16<T>(vvec[i], v);
+#pragma unroll
+      for (int e = 0; e < kVec; ++e) acc[e] += s[key] * v[e];
+    }
+  }
+  finish_chunk<kVec>(acc, sums, s, m, count, head_dim, group, groups, c, out);
+  merge_if_last(partial, counters, final_out, h, splits, keys, head_dim);
+}
+//! [attention_split_kv_v3]
 
 __global__ void attention_merge_kernel(const float* partial, float* out, int head_dim,
                                        int max_splits, const int* pos) {
@@ -279,7 +380,8 @@ void kv_append(const float* d_k_new, const float* d_v_new, T* d_k_cache, T* d_v_
 template <typename T>
 int attention_cached(const float* d_q, const T* d_k_cache, const T* d_v_cache, float* d_out, int n,
                      int heads, int kv_heads, int head_dim, const int* d_pos, int max_keys,
-                     cudaStream_t stream, float* d_split_scratch, bool pdl, int* d_split_counters) {
+                     cudaStream_t stream, float* d_split_scratch, bool pdl, int* d_split_counters,
+                     int split_kv_version) {
   if (n == 0) return 0;
   const int threads = 256;
   require(head_dim <= threads, "attention_cached: head_dim " + std::to_string(head_dim) +
@@ -300,6 +402,15 @@ int attention_cached(const float* d_q, const T* d_k_cache, const T* d_v_cache, f
     const bool vector16 = head_dim % kVec == 0 && head_dim <= kMaxHeadDim &&
                           reinterpret_cast<std::uintptr_t>(d_k_cache) % 16 == 0 &&
                           reinterpret_cast<std::uintptr_t>(d_v_cache) % 16 == 0;
+    // v3 needs the last-block merge (counters), head_dim <= 128 and a 16-byte aligned q.
+    const bool v3 = vector16 && split_kv_version >= 3 && d_split_counters != nullptr &&
+                    head_dim <= kMaxHeadDimV3 && reinterpret_cast<std::uintptr_t>(d_q) % 16 == 0;
+    if (v3) {
+      launch_kernel(attention_split_kv_v3_kernel<T>, dim3(heads, max_splits), kSplitThreads, 0,
+                    stream, pdl, d_q, d_k_cache, d_v_cache, d_split_scratch, d_split_counters,
+                    d_out, heads, kv_heads, head_dim, d_pos, scale);
+      return 1;
+    }
     if (vector16) {
       launch_kernel(attention_split_kv_v2_kernel<T>, dim3(heads, max_splits), kSplitThreads, 0,
                     stream, pdl, d_q, d_k_cache, d_v_cache, d_split_scratch, d_split_counters,
@@ -330,8 +441,9 @@ template void kv_append<float>(const float*, const float*, float*, float*, int, 
 template void kv_append<bf16>(const float*, const float*, bf16*, bf16*, int, int, const int*,
                               cudaStream_t);
 template int attention_cached<float>(const float*, const float*, const float*, float*, int, int,
-                                     int, int, const int*, int, cudaStream_t, float*, bool, int*);
+                                     int, int, const int*, int, cudaStream_t, float*, bool, int*,
+                                     int);
 template int attention_cached<bf16>(const float*, const bf16*, const bf16*, float*, int, int, int,
-                                    int, const int*, int, cudaStream_t, float*, bool, int*);
+                                    int, const int*, int, cudaStream_t, float*, bool, int*, int);
 
 }  // namespace lab::cuda

@@ -14,6 +14,7 @@
 #include "cuda/device.hpp"
 #include "cuda/gemm.hpp"
 #include "cuda/resources.hpp"
+#include "cuda/upload.hpp"
 
 namespace lab::cuda {
 
@@ -28,20 +29,6 @@ DecoderPrecision parse_decoder_precision(const std::string& text) {
 }
 
 namespace {
-
-/// fp32 host data → device array of T (through an fp32 staging buffer for bf16).
-template <typename T>
-DeviceBuffer<T> upload_as(std::span<const float> host, cudaStream_t stream) {
-  if constexpr (std::is_same_v<T, float>) {
-    return DeviceBuffer<float>(host);
-  } else {
-    DeviceBuffer<float> staging(host);
-    DeviceBuffer<T> out(host.size());
-    to_bf16(staging.get(), out.get(), static_cast<std::int64_t>(host.size()), stream);
-    LAB_CUDA_CHECK(cudaStreamSynchronize(stream));  // staging dies at the end of this scope
-    return out;
-  }
-}
 
 std::vector<float> concat_rows(std::initializer_list<const Tensor*> parts) {
   std::vector<float> out;
@@ -266,9 +253,10 @@ struct DecoderImpl {
       mark("rope (q, k)", 2);
       kv_append<T>(k, v, kc, vc, n, kvd, d_pos.get(), s);
       mark("kv_append");
-      const int attention_launches = attention_cached<T>(
-          q, kc, vc, attn.get(), n, c.num_heads, c.num_kv_heads, c.head_dim, d_pos.get(),
-          options.capacity, s, split_scratch.get(), pdl(), split_counters.get());
+      const int attention_launches =
+          attention_cached<T>(q, kc, vc, attn.get(), n, c.num_heads, c.num_kv_heads, c.head_dim,
+                              d_pos.get(), options.capacity, s, split_scratch.get(), pdl(),
+                              split_counters.get(), options.split_kv_version);
       mark("attention", attention_launches);
       linear(L.wo.get(), attn.get(), x.get(), n, qd, D, /*accumulate=*/true);  // x += o_proj
       mark("o_proj + residual");
@@ -321,9 +309,10 @@ struct DecoderImpl {
                                c.num_heads, c.num_kv_heads, c.head_dim, D, inv_freq.get(),
                                d_pos.get(), s, pdl());
       mark("qkv_proj + norm + rope + append");
-      const int attention_launches = attention_cached<T>(
-          q, kc, vc, attn.get(), 1, c.num_heads, c.num_kv_heads, c.head_dim, d_pos.get(),
-          options.capacity, s, split_scratch.get(), pdl(), split_counters.get());
+      const int attention_launches =
+          attention_cached<T>(q, kc, vc, attn.get(), 1, c.num_heads, c.num_kv_heads, c.head_dim,
+                              d_pos.get(), options.capacity, s, split_scratch.get(), pdl(),
+                              split_counters.get(), options.split_kv_version);
       mark("attention", attention_launches);
       gemv<T>(options.gemv, L.wo.get(), attn.get(), x.get(), D, qd, true, s, pdl());  // x += Wo a
       mark("o_proj + residual");
@@ -507,8 +496,9 @@ struct DecoderImpl {
     return out;
   }
 
-  void set_decode_kernels(GemvVersion gemv, bool fuse, bool use_pdl) {
+  void set_decode_kernels(GemvVersion gemv, bool fuse, bool use_pdl, int split_kv_version) {
     options.gemv = gemv, options.fuse = fuse, options.pdl = use_pdl;
+    options.split_kv_version = split_kv_version;
     decode_graph = std::make_unique<CudaGraph>();  // captured again at the next graph launch
   }
 
@@ -594,8 +584,8 @@ TimingStats Decoder::time_prefill(std::span<const int> tokens, int warmup, int r
 std::vector<StepKernelTime> Decoder::profile_decode_step(int repeats, bool use_graph) {
   return impl_->visit([&](auto& d) { return d.profile_decode_step(repeats, use_graph); });
 }
-void Decoder::set_decode_kernels(GemvVersion gemv, bool fuse, bool pdl) {
-  impl_->visit([&](auto& d) { d.set_decode_kernels(gemv, fuse, pdl); });
+void Decoder::set_decode_kernels(GemvVersion gemv, bool fuse, bool pdl, int split_kv_version) {
+  impl_->visit([&](auto& d) { d.set_decode_kernels(gemv, fuse, pdl, split_kv_version); });
 }
 double Decoder::decode_bytes(int context) const {
   return impl_->fp32 ? impl_->fp32->decode_bytes(context) : impl_->bf16->decode_bytes(context);

@@ -24,14 +24,16 @@ DecoderPrecision parse_decoder_precision(const std::string& text);
 
 struct DecoderOptions {
   DecoderPrecision precision = DecoderPrecision::BF16;
-  int capacity = 1024;                    ///< tokens the KV cache holds
+  int capacity = 1024;                     ///< tokens the KV cache holds
   GemvVersion gemv = GemvVersion::V5Pdl;  ///< the decode GEMV (o_proj, down_proj; unfused: all)
-  int max_prefill = 0;                    ///< longest prefill call (0: capacity)
+  int max_prefill = 0;                     ///< longest prefill call (0: capacity)
   /// Decode step with the fused GEMVs (RMSNorm, RoPE, KV append and SwiGLU folded in; 6 kernels a
   /// layer instead of 12) where the shapes allow (decode_gemv_fusable).
   bool fuse = true;
   /// Decode-step kernels launched with programmatic dependent launch (cuda/launch.cuh).
   bool pdl = true;
+  /// Decode attention: split-KV v3 (all of a chunk's loads at once) or 2 (attention_cached).
+  int split_kv_version = 3;
 };
 
 /// One line of a decode-step profile: a kernel of the step (or a launcher's pair of kernels),
@@ -82,7 +84,7 @@ class Decoder {
   std::vector<StepKernelTime> profile_decode_step(int repeats, bool use_graph);
   /// Chooses the decode step's kernels on a live decoder (the graph is captured again):
   /// benchmarks compare versions on the same weights and cache.
-  void set_decode_kernels(GemvVersion gemv, bool fuse, bool pdl);
+  void set_decode_kernels(GemvVersion gemv, bool fuse, bool pdl, int split_kv_version = 3);
   /// Device seconds of one prefill of `tokens` into an empty cache (median of `repeats`).
   TimingStats time_prefill(std::span<const int> tokens, int warmup, int repeats);
 

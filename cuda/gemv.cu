@@ -24,6 +24,8 @@ const char* to_string(GemvVersion version) {
       return "v4_in_flight";
     case GemvVersion::V5Pdl:
       return "v5_pdl";
+    case GemvVersion::V6Deep:
+      return "v6_deep";
   }
   return "?";
 }
@@ -225,7 +227,7 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32, 4)
 // launch and ramp-up hide behind that kernel's tail. (Tried on the way and measured slower, see
 // PERF_NOTES.md: two warps per row for the 4096-row matrices, and 8-deep loads with x staged in
 // shared memory, v4: more bytes in flight on paper, fewer resident warps in practice.)
-template <typename T>
+template <typename T, int kLoads = kUnroll>
 __global__ void __launch_bounds__(kRowsPerBlock * 32)
     gemv_v5_pdl_kernel(const T* w, const float* x, float* y, int rows, int cols, bool accumulate) {
   constexpr int kVec = 16 / sizeof(T);
@@ -235,21 +237,21 @@ __global__ void __launch_bounds__(kRowsPerBlock * 32)
   if (r >= rows) return;  // the block's other warps wait (the PDL contract holds per block)
   const uint4* wr = reinterpret_cast<const uint4*>(w + static_cast<long long>(r) * cols);
   const int vectors = cols / kVec;
-  uint4 packed[kUnroll];
+  uint4 packed[kLoads];
 #pragma unroll
-  for (int u = 0; u < kUnroll; ++u)  // the first batch, before the wait
+  for (int u = 0; u < kLoads; ++u)  // the first batch, before the wait
     packed[u] = lane + u * 32 < vectors ? __ldcs(wr + lane + u * 32) : make_uint4(0, 0, 0, 0);
   wait_for_previous_kernel();  // x and y: written by earlier kernels
   float acc = 0.0f;
-  for (int base = lane; base < vectors; base += 32 * kUnroll) {
+  for (int base = lane; base < vectors; base += 32 * kLoads) {
     if (base != lane)
 #pragma unroll
-      for (int u = 0; u < kUnroll; ++u) {  // all loads first ...
+      for (int u = 0; u < kLoads; ++u) {  // all loads first ...
         const int v = base + u * 32;
         packed[u] = v < vectors ? __ldcs(wr + v) : make_uint4(0, 0, 0, 0);
       }
 #pragma unroll
-    for (int u = 0; u < kUnroll; ++u) {  // ... then the arithmetic
+    for (int u = 0; u < kLoads; ++u) {  // ... then the arithmetic
       const int v = base + u * 32;
       if (v < vectors) acc += dot16<T>(packed[u], x + static_cast<long long>(v) * kVec);
     }
@@ -258,6 +260,17 @@ __global__ void __launch_bounds__(kRowsPerBlock * 32)
   if (lane == 0) y[r] = accumulate ? y[r] + acc : acc;
 }
 //! [gemv_v5]
+
+//! [gemv_v6]
+// v6: v5 with 8 loads of 16 bytes in flight a lane instead of 4 (gemv_v5_pdl_kernel<T, 8>). For the
+// 4096-row matrices (o, down) v5 runs 512 blocks of 8 warps, fewer than fit on 132 SMs, so its
+// warps are limited by the bytes each has in flight, not by how many warps an SM holds: doubling
+// the batch doubles the bytes in flight per SM (Little's law) at the price of registers the grid
+// does not need. v4 tried the same depth but staged x in shared memory behind a barrier; v6 keeps
+// v5's x through L1 and its PDL prologue (now 8 loads deep: an o row of 4096 bf16 is 16 vectors a
+// lane, so half of it is in flight before the wait).
+constexpr int kDeepLoads = 8;
+//! [gemv_v6]
 
 //! [gemv_fused]
 // The decode step's other GEMVs carry their neighbours, on v4's block structure: x staged once
@@ -450,6 +463,10 @@ void gemv(GemvVersion version, const T* d_w, const float* d_x, float* d_y, int r
     case GemvVersion::V5Pdl:
       launch_kernel(gemv_v5_pdl_kernel<T>, ceil_div(rows, kRowsPerBlock), kRowsPerBlock * 32, 0,
                     stream, pdl, d_w, d_x, d_y, rows, cols, accumulate);
+      return;
+    case GemvVersion::V6Deep:
+      launch_kernel(gemv_v5_pdl_kernel<T, kDeepLoads>, ceil_div(rows, kRowsPerBlock),
+                    kRowsPerBlock * 32, 0, stream, pdl, d_w, d_x, d_y, rows, cols, accumulate);
       return;
   }
   LAB_CUDA_CHECK_LAUNCH();

@@ -58,13 +58,15 @@ void kv_append(const float* d_k_new, const float* d_v_new, T* d_k_cache, T* d_v_
 /// attention_split_scratch_floats() floats, split-KV (flash-decoding): chunks of keys in parallel,
 /// then a merge (v2, 16-byte loads, when head_dim % (16 / sizeof(T)) == 0 and head_dim <= 256;
 /// else v1). With `d_split_counters` (one int per head, zeroed once; v2 leaves them at zero) v2's
-/// last block of each head merges, without them a merge kernel follows. `pdl`: launched with
-/// programmatic dependent launch (cuda/launch.cuh). Returns the number of kernels launched.
+/// last block of each head merges, without them a merge kernel follows. `split_kv_version` 3
+/// (the default) runs v3, all of a chunk's loads at once, where it applies (counters, head_dim <=
+/// 128); 2 keeps v2. `pdl`: launched with programmatic dependent launch (cuda/launch.cuh).
+/// Returns the number of kernels launched.
 template <typename T>
 int attention_cached(const float* d_q, const T* d_k_cache, const T* d_v_cache, float* d_out, int n,
                      int heads, int kv_heads, int head_dim, const int* d_pos, int max_keys,
                      cudaStream_t stream, float* d_split_scratch = nullptr, bool pdl = false,
-                     int* d_split_counters = nullptr);
+                     int* d_split_counters = nullptr, int split_kv_version = 3);
 /// Floats of scratch the split-KV decode path needs: (m, l, o) per head and chunk of 32 keys.
 inline std::int64_t attention_split_scratch_floats(int heads, int head_dim, int max_keys) {
   return static_cast<std::int64_t>(heads) * ((max_keys + 31) / 32) * (head_dim + 2);
@@ -94,12 +96,13 @@ enum class GemvVersion {
   V3Vector16,  ///< + 16-byte loads, several rows per block, 4 loads in flight per lane
   V4InFlight,  ///< + 8 loads in flight, x staged in shared memory (measured slower than v3)
   V5Pdl,       ///< v3 + its first weights issued before the PDL wait (cuda/launch.cuh)
+  V6Deep,      ///< v5 with 8 loads in flight a lane, x still through L1
 };
 const char* to_string(GemvVersion version);
 /// y[r] = (accumulate ? y[r] : 0) + Σ_c W[r, c] x[c]. W (rows, cols) in T (fp32 or bf16), x and
-/// y fp32; accumulation in fp32. V3 to V5 need cols % (16 / sizeof(T)) == 0 and 16-byte aligned
+/// y fp32; accumulation in fp32. V3 to V6 need cols % (16 / sizeof(T)) == 0 and 16-byte aligned
 /// rows; otherwise they fall back to V2. `pdl`: launch with programmatic dependent launch
-/// (cuda/launch.cuh; V4 and V5, the others ignore it).
+/// (cuda/launch.cuh; V4 to V6, the others ignore it).
 template <typename T>
 void gemv(GemvVersion version, const T* d_w, const float* d_x, float* d_y, int rows, int cols,
           bool accumulate, cudaStream_t stream, bool pdl = false);

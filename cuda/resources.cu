@@ -1,6 +1,11 @@
 #include "cuda/check.cuh"
 #include "cuda/resources.hpp"
 
+#include <nvtx3/nvToolsExtMemCudaRt.h>
+
+#include <cstdlib>
+#include <cstring>
+
 namespace lab::cuda {
 
 Stream::Stream() {
@@ -82,6 +87,24 @@ TimingStats time_on_device(cudaStream_t stream, const std::function<void()>& bod
     seconds.push_back(1e-3 * stops[static_cast<std::size_t>(i)].elapsed_ms_since(
                                  starts[static_cast<std::size_t>(i)]));
   return summarize(std::move(seconds));
+}
+
+void mark_initialized(const void* d_ptr, std::size_t bytes, cudaStream_t stream) {
+  static const bool enabled = [] {
+    const char* flag = std::getenv("LAB_NVTX_MARKS");
+    return flag == nullptr || std::strcmp(flag, "0") != 0;
+  }();
+  if (!enabled || bytes == 0) return;
+  static const nvtxDomainHandle_t domain = nvtxDomainCreateA("inference-lab");
+  nvtxMemVirtualRangeDesc_t range{bytes, d_ptr};
+  nvtxMemMarkInitializedBatch_t batch{};
+  batch.extCompatID = NVTX_EXT_COMPATID_MEM;
+  batch.structSize = sizeof(batch);
+  batch.regionType = NVTX_MEM_TYPE_VIRTUAL_ADDRESS;
+  batch.regionDescCount = 1;
+  batch.regionDescElementSize = sizeof(range);
+  batch.regionDescElements = &range;
+  nvtxMemCudaMarkInitialized(domain, stream, 0, &batch);
 }
 
 }  // namespace lab::cuda

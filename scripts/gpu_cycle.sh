@@ -4,6 +4,7 @@
 #   scripts/gpu_cycle.sh model doc         # (with SmolLM2 in $LAB_MODEL_DIR) real-model tests, --doc runs
 #   scripts/gpu_cycle.sh sanitize labs     # all four compute-sanitizer tools; labs graded both ways
 #   scripts/gpu_cycle.sh bench peers       # benchmarks and the PyTorch peers of the same call
+#   scripts/gpu_cycle.sh bench8 peers      # chapter 8's benchmark only, and the peers
 # Logs go to /tmp/gpu_logs; a tarball of them and a few key files go to $OUT (or ./gpu_out).
 set -uo pipefail
 FINAL=${OUT:-$PWD/gpu_out}
@@ -46,7 +47,8 @@ if has doc; then
   done
 fi
 if has sanitize; then
-  OUT=$LOGS SANITIZE_TIMEOUT=${SANITIZE_TIMEOUT:-400} bash scripts/gpu_sanitize.sh $B | tail -60
+  OUT=$LOGS SANITIZE_TIMEOUT=${SANITIZE_TIMEOUT:-400} bash scripts/gpu_sanitize.sh $B | tail -70
+  cp "$LOGS/sanitize/summary.txt" "$FINAL/sanitize_summary.txt" 2>/dev/null
 fi
 if has labs; then
   bash scripts/gpu_labs_check.sh > "$LOGS/labs.txt" 2>&1; echo "labs rc=$?"; cat "$LOGS/labs.txt" | tail -5
@@ -55,8 +57,13 @@ if has bench; then
   $B/bin/ch07_cublas --bench --json "$FINAL/ch07.json" > "$LOGS/ch07.bench.txt" 2>&1; echo "ch07 rc=$?"
   $B/bin/ch08_cuda_kv_cache --bench --json "$FINAL/ch08.json" > "$LOGS/ch08.bench.txt" 2>&1; echo "ch08 rc=$?"
   [ -x $B/bin/ch12_tensor_parallel ] && { $B/bin/ch12_tensor_parallel --bench --json "$FINAL/ch12.json" > "$LOGS/ch12.bench.txt" 2>&1; echo "ch12 rc=$?"; }
-  grep -E "ridge|streaming|graph speed-up|TTFT|fused, v5" "$LOGS/ch07.bench.txt" "$LOGS/ch08.bench.txt" | head -30
+  grep -E "ridge|streaming|graph speed-up|TTFT|fused, v[56]" "$LOGS/ch07.bench.txt" "$LOGS/ch08.bench.txt" | head -30
   tail -12 "$LOGS/ch12.bench.txt" 2>/dev/null
+fi
+if has bench8; then
+  $B/bin/ch08_cuda_kv_cache --bench --json "$FINAL/ch08.json" > "$LOGS/ch08.bench.txt" 2>&1; echo "ch08 rc=$?"
+  cp "$LOGS/ch08.bench.txt" "$FINAL/"
+  grep -E "streaming|graph speed-up|TTFT|decode @" "$LOGS/ch08.bench.txt" | head -60
 fi
 if has peers; then
   for shape in smollm2-135m llama2-7b; do

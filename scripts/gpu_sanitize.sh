@@ -4,15 +4,21 @@
 #   initcheck (reads of uninitialised device memory), synccheck (invalid __syncthreads/warp syncs).
 # Usage (on the GPU box, after building): scripts/gpu_sanitize.sh [build-dir]   (default build-gpu)
 # The executables are the ones ctest lists under the label `gpu`, so a new GPU test file is covered
-# without touching this script. The four tools run side by side (one process each; they share the
-# GPU). Logs go to ${OUT:-./gpu_out}/sanitize/; the last lines are a table and the verdict.
-# Exit status 0 only when every run reports 0 errors and exits 0.
+# without touching this script. Every (tool, program) pair is one process; SANITIZE_JOBS of them run
+# at once (default 8; they share the GPU), longest programs first. TOOLS picks a subset (e.g.
+# TOOLS="memcheck racecheck" and TOOLS="initcheck synccheck" in two calls when one is too short),
+# PROGRAMS a subset of the programs by name.
+# With initcheck, a control run follows: the GEMM test without the NVTX marks that tell the tool
+# about cuBLAS's writes (cuda::mark_initialized); it must report errors, or the marks hide nothing
+# and should go. Logs go to ${OUT:-./gpu_out}/sanitize/; the last lines are a table and the verdict.
+# Exit status 0 only when every run reports 0 errors and exits 0 (and the control is as expected).
 set -uo pipefail
 build=${1:-build-gpu}
 logs=${OUT:-$PWD/gpu_out}/sanitize
 mkdir -p "$logs"
-tools=(memcheck racecheck initcheck synccheck)
+read -r -a tools <<< "${TOOLS:-memcheck racecheck initcheck synccheck}"
 per_run_timeout=${SANITIZE_TIMEOUT:-420}
+jobs=${SANITIZE_JOBS:-8}
 command -v compute-sanitizer >/dev/null || { echo "gpu_sanitize: compute-sanitizer not found"; exit 2; }
 # The test programs behind the gpu-labelled tests. A test's command may start with a launcher (newer
 # CMake runs discovered tests through `cmake -E ...`), so take every argument that is an executable
@@ -25,24 +31,60 @@ for t in json.load(sys.stdin)["tests"]:
         for arg in [word] + word.split("=")[1:]:  # also -DTEST_EXECUTABLE=<path>
             if "/tests/" in arg and os.path.isfile(arg) and os.access(arg, os.X_OK) and arg not in seen:
                 seen.append(arg)
-print("\n".join(seen))')
+# The slowest under a sanitizer first, so that they do not start last.
+slow = ["test_tensor_parallel", "test_determinism", "test_gpu_real_model", "test_gpu_chain"]
+rank = lambda p: slow.index(os.path.basename(p)) if os.path.basename(p) in slow else len(slow)
+print("\n".join(sorted(seen, key=rank)))')
 [ ${#tests[@]} -gt 0 ] || { echo "gpu_sanitize: no GPU tests in $build"; exit 2; }
-echo "gpu_sanitize: ${#tests[@]} test programs x ${#tools[@]} tools"
+echo "gpu_sanitize: ${#tests[@]} test programs x ${#tools[@]} tools (${tools[*]}), $jobs at a time"
 
-run_tool() {  # one tool over every test program, one after another
-  local tool=$1 exe name rc errors
-  for exe in "${tests[@]}"; do
-    name=$(basename "$exe")
-    timeout "$per_run_timeout" compute-sanitizer --tool "$tool" --error-exitcode 9 \
-      --print-limit 20 "$exe" --gtest_brief=1 > "$logs/${name}_$tool.log" 2>&1
-    rc=$?
-    errors=$(grep -Eo '(ERROR|RACECHECK) SUMMARY: [0-9]+' "$logs/${name}_$tool.log" | grep -Eo '[0-9]+$' | tail -1)
-    printf '%-28s %-10s rc=%-3s errors=%s\n' "$name" "$tool" "$rc" "${errors:-?}"
-  done > "$logs/summary_$tool.txt"
+# The course's kernels are checked; NVIDIA's closed library kernels (cuBLAS's nvjet/cublasLt/xmma
+# GEMMs, NCCL's collectives) are left uninstrumented by memcheck, initcheck and synccheck: their
+# reports are not ours to fix, and instrumenting them is what made the large tests outlast the
+# call. Their outputs reach initcheck through NVTX marks (cuda::mark_initialized). racecheck runs
+# unfiltered: with these kernels excluded it crashed inside cuBLAS ("failed to handle a hardware
+# exception", H200, CUDA 13.0). Each excluded substring: --kernel-name-exclude kns=.
+exclude=()
+for k in nvjet cublasLt xmma cutlass gemm_kernel splitKreduce nccl; do
+  exclude+=(--kernel-name-exclude "kns=$k")
+done
+probe=$(printf '%s\n' "${tests[@]}" | grep '/test_device$' | head -1)
+if [ -n "$probe" ] && ! compute-sanitizer "${exclude[@]}" "$probe" --gtest_brief=1 > "$logs/probe.log" 2>&1; then
+  echo "gpu_sanitize: this compute-sanitizer refuses --kernel-name-exclude; library kernels checked too"
+  exclude=()
+fi
+SANITIZE_EXCLUDE="${exclude[*]}"
+if [ -n "${PROGRAMS:-}" ]; then  # a subset by name, e.g. PROGRAMS="test_tensor_parallel test_determinism"
+  mapfile -t tests < <(printf '%s\n' "${tests[@]}" | grep -E "/($(echo "$PROGRAMS" | tr ' ' '|'))$")
+fi
+run_one() {  # run_one TOOL EXE [LOG-SUFFIX [ENV=VALUE [gtest filter [no-exclude]]]]
+  local tool=$1 exe=$2 suffix=${3:-} env=${4:-LAB_NVTX_MARKS=1} filter=${5:-*} name rc errors log
+  local -a excl
+  read -r -a excl <<< "${6:-$SANITIZE_EXCLUDE}"
+  [ "$tool" = racecheck ] && excl=()
+  name=$(basename "$exe")
+  log="$logs/${name}_$tool$suffix.log"
+  env "$env" timeout "$per_run_timeout" compute-sanitizer --tool "$tool" --error-exitcode 9 \
+    --print-limit 20 "${excl[@]}" "$exe" --gtest_brief=1 --gtest_filter="$filter" > "$log" 2>&1
+  rc=$?
+  errors=$(grep -Eo '(ERROR|RACECHECK) SUMMARY: [0-9]+' "$log" | grep -Eo '[0-9]+$' | tail -1)
+  printf '%-28s %-10s rc=%-3s errors=%s\n' "$name$suffix" "$tool" "$rc" "${errors:-?}"
 }
-for tool in "${tools[@]}"; do run_tool "$tool" & done
-wait
-cat "$logs"/summary_*.txt | sort | tee "$logs/summary.txt"
+export -f run_one
+export logs per_run_timeout SANITIZE_EXCLUDE
+for exe in "${tests[@]}"; do for tool in "${tools[@]}"; do echo "$tool $exe"; done; done |
+  xargs -P "$jobs" -L 1 bash -c 'run_one "$0" "$1"' > "$logs/summary.txt"
+sort -o "$logs/summary.txt" "$logs/summary.txt"
+cat "$logs/summary.txt"
 bad=$(grep -vc 'rc=0 .*errors=0$' "$logs/summary.txt")
 echo "gpu_sanitize: $(wc -l < "$logs/summary.txt") runs, $bad not clean"
-[ "$bad" -eq 0 ]
+control_ok=1
+if [[ " ${tools[*]} " == *" initcheck "* ]]; then
+  gemm_test=$(printf '%s\n' "${tests[@]}" | grep '/test_matmul_gemv$' | head -1)
+  if [ -n "$gemm_test" ]; then
+    line=$(run_one initcheck "$gemm_test" _unmarked LAB_NVTX_MARKS=0 'Kernels.GemmWritesEveryOutput' ' ')
+    echo "control (initcheck, cuBLAS writes not marked): $line"
+    [[ "$line" == *"errors=0" ]] && { control_ok=0; echo "gpu_sanitize: the control reports nothing: the marks are not needed"; }
+  fi
+fi
+[ "$bad" -eq 0 ] && [ "$control_ok" -eq 1 ]

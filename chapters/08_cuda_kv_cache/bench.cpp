@@ -87,7 +87,9 @@ void bench_gemv(double ceiling, nlohmann::json& out) {
                         {GemvVersion::V3Vector16, 8, false, "v3 x8 back to back"},
                         {GemvVersion::V4InFlight, 8, true, "v4 x8 back to back, PDL"},
                         {GemvVersion::V5Pdl, 8, false, "v5 x8 back to back"},
-                        {GemvVersion::V5Pdl, 8, true, "v5 x8 back to back, PDL"}};
+                        {GemvVersion::V5Pdl, 8, true, "v5 x8 back to back, PDL"},
+                        {GemvVersion::V6Deep, 1, false, "v6_deep"},
+                        {GemvVersion::V6Deep, 8, true, "v6 x8 back to back, PDL"}};
     for (const Run& run : runs) {
       int i = 0;
       const auto t = lab::cuda::time_on_device(
@@ -217,15 +219,24 @@ void bench_decode(const std::string& name, int context, int steps, double ceilin
     const char* label;
     GemvVersion gemv;
     bool fuse, pdl;
+    int split_kv;  // attention's split-KV version
   };
-  // (Attention is split-KV v2 in all of them: its version follows the head size, not these flags.)
   const Version versions[] = {
-      {"v3 GEMVs, 11 kernels a layer", GemvVersion::V3Vector16, false, false},
-      {"fused, 5 a layer, v4 o/down", GemvVersion::V4InFlight, true, false},
-      {"fused, v4 o/down, PDL", GemvVersion::V4InFlight, true, true},
-      {"fused, v5 o/down, PDL", GemvVersion::V5Pdl, true, true}};
+      {"v3 GEMVs, 11 kernels a layer", GemvVersion::V3Vector16, false, false, 2},
+      {"fused, 5 a layer, v4 o/down", GemvVersion::V4InFlight, true, false, 2},
+      {"fused, v4 o/down, PDL", GemvVersion::V4InFlight, true, true, 2},
+      {"fused, v5 o/down, PDL", GemvVersion::V5Pdl, true, true, 2},
+      {"fused, v6 o/down, PDL", GemvVersion::V6Deep, true, true, 2},
+      {"fused, v5 o/down, attn v3, PDL", GemvVersion::V5Pdl, true, true, 3},
+      {"fused, v6 o/down, attn v3, PDL", GemvVersion::V6Deep, true, true, 3}};
+  const DecoderOptions defaults;
+  const Version& chosen =
+      *std::find_if(std::begin(versions), std::end(versions), [&](const auto& v) {
+        return v.gemv == defaults.gemv && v.fuse == defaults.fuse && v.pdl == defaults.pdl &&
+               v.split_kv == defaults.split_kv_version;
+      });
   for (const Version& v : versions) {
-    gpu.set_decode_kernels(v.gemv, v.fuse, v.pdl);
+    gpu.set_decode_kernels(v.gemv, v.fuse, v.pdl, v.split_kv);
     nlohmann::json j{{"model", name}, {"context", context}, {"steps", steps}, {"version", v.label}};
     double seconds[2] = {0, 0};
     for (bool graph : {false, true}) {
@@ -246,13 +257,13 @@ void bench_decode(const std::string& name, int context, int steps, double ceilin
     j["graph_speedup"] = seconds[0] / seconds[1];
     out["decode"].push_back(j);
   }
-  for (const Version& v : {versions[0], versions[3]}) {  // kernel by kernel, PDL off
-    gpu.set_decode_kernels(v.gemv, v.fuse, false);
+  for (const Version& v : {versions[0], versions[3], chosen}) {  // kernel by kernel, PDL off
+    gpu.set_decode_kernels(v.gemv, v.fuse, false, v.split_kv);
     nlohmann::json j{{"model", name}, {"context", context}, {"version", v.label}};
     profile_step(gpu, v.label, context, ceiling, j);
     out["step_profile"].push_back(j);
   }
-  gpu.set_decode_kernels(versions[3].gemv, versions[3].fuse, versions[3].pdl);
+  gpu.set_decode_kernels(chosen.gemv, chosen.fuse, chosen.pdl, chosen.split_kv);
 }
 
 }  // namespace

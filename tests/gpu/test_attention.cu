@@ -68,14 +68,16 @@ template <typename T>
 void check_cached_attention(std::uint64_t seed) {
   Rng rng(seed);
   const bool is_bf16 = sizeof(T) == 2;
-  for (int trial = 0; trial < 6; ++trial) {
+  for (int trial = 0; trial < 8; ++trial) {
     const int Hkv = 1 + static_cast<int>(rng.below(4)),
               H = Hkv * (1 + static_cast<int>(rng.below(3)));
-    // Decode trials (even) cover both split-KV kernels: d = 128 and 64 take v2 (16-byte loads;
-    // trial 4 without counters, so with the merge kernel), d = 38 (not whole 16-byte vectors) v1.
+    // Decode trials (even) cover every split-KV kernel: d = 128 and 96 run v2 and v3 (16-byte
+    // loads, the last block merges), d = 64 without counters v2 with the merge kernel, d = 38 (not
+    // whole 16-byte vectors) v1.
     const int d = trial == 0   ? 128
                   : trial == 2 ? 38
                   : trial == 4 ? 64
+                  : trial == 6 ? 96
                                : 2 * (8 + static_cast<int>(rng.below(56)));
     const int capacity = 600, kvd = Hkv * d;
     const int past = static_cast<int>(rng.below(400));
@@ -106,35 +108,40 @@ void check_cached_attention(std::uint64_t seed) {
     DeviceBuffer<int> d_counters(static_cast<std::size_t>(H));
     d_counters.fill_bytes(0);
     int* counters = trial == 4 ? nullptr : d_counters.get();
-    const std::vector<int> pos{past};
-    DeviceBuffer<int> d_pos{std::span<const int>(pos)};
-    d_o.fill_bytes(0xFF);
-    kv_append<T>(d_kn.get(), d_vn.get(), d_kc.get(), d_vc.get(), n, kvd, d_pos.get(), nullptr);
-    attention_cached<T>(d_q.get(), d_kc.get(), d_vc.get(), d_o.get(), n, H, Hkv, d, d_pos.get(),
-                        capacity, nullptr, d_split.get(), false, counters);
-    advance_position(d_pos.get(), n, nullptr);
-    // The append wrote exactly rows past..past+n-1.
-    const auto kc = d_kc.download();
-    for (std::size_t i = 0; i < k_all.size(); ++i)
-      ASSERT_EQ(static_cast<float>(kc[i]), k_all[i]) << "cache row " << i / kvd;
-    expect_close(reference_attention(q, k_all, v_all, n, past, H, Hkv, d), d_o.download(),
-                 tolerance_for(DType::FP32, std::max(past + n, d)),
-                 std::string("attention_cached ") + (is_bf16 ? "bf16" : "fp32"));
-    EXPECT_EQ(d_pos.download()[0], past + n);
-    if (n == 1) {  // the same step again, with PDL: split-KV v2 must have reset its counters
-      if (counters != nullptr)
-        EXPECT_EQ(d_counters.download(), std::vector<int>(static_cast<std::size_t>(H), 0));
-      Stream stream;
+    for (const int version : {2, 3}) {  // split-KV v2 and v3 (prefill and v1 ignore it)
+      SCOPED_TRACE("split-KV version " + std::to_string(version) + ", d = " + std::to_string(d) +
+                   ", n = " + std::to_string(n));
+      d_split.fill_bytes(0xFF);
+      const std::vector<int> pos{past};
+      DeviceBuffer<int> d_pos{std::span<const int>(pos)};
       d_o.fill_bytes(0xFF);
-      const std::vector<int> again{past};
-      LAB_CUDA_CHECK(cudaMemcpy(d_pos.get(), again.data(), sizeof(int), cudaMemcpyHostToDevice));
+      kv_append<T>(d_kn.get(), d_vn.get(), d_kc.get(), d_vc.get(), n, kvd, d_pos.get(), nullptr);
       attention_cached<T>(d_q.get(), d_kc.get(), d_vc.get(), d_o.get(), n, H, Hkv, d, d_pos.get(),
-                          capacity, stream.get(), d_split.get(), /*pdl=*/true, counters);
-      stream.synchronize();
+                          capacity, nullptr, d_split.get(), false, counters, version);
+      advance_position(d_pos.get(), n, nullptr);
+      // The append wrote exactly rows past..past+n-1.
+      const auto kc = d_kc.download();
+      for (std::size_t i = 0; i < k_all.size(); ++i)
+        ASSERT_EQ(static_cast<float>(kc[i]), k_all[i]) << "cache row " << i / kvd;
       expect_close(reference_attention(q, k_all, v_all, n, past, H, Hkv, d), d_o.download(),
                    tolerance_for(DType::FP32, std::max(past + n, d)),
-                   std::string("attention_cached, second step ") + (is_bf16 ? "bf16" : "fp32"));
-    }
+                   std::string("attention_cached ") + (is_bf16 ? "bf16" : "fp32"));
+      EXPECT_EQ(d_pos.download()[0], past + n);
+      if (n == 1) {  // the same step again, with PDL: split-KV must have reset its counters
+        if (counters != nullptr)
+          EXPECT_EQ(d_counters.download(), std::vector<int>(static_cast<std::size_t>(H), 0));
+        Stream stream;
+        d_o.fill_bytes(0xFF);
+        const std::vector<int> again{past};
+        d_pos.upload(std::span<const int>(again));
+        attention_cached<T>(d_q.get(), d_kc.get(), d_vc.get(), d_o.get(), n, H, Hkv, d, d_pos.get(),
+                            capacity, stream.get(), d_split.get(), /*pdl=*/true, counters, version);
+        stream.synchronize();
+        expect_close(reference_attention(q, k_all, v_all, n, past, H, Hkv, d), d_o.download(),
+                     tolerance_for(DType::FP32, std::max(past + n, d)),
+                     std::string("attention_cached, second step ") + (is_bf16 ? "bf16" : "fp32"));
+      }
+    }  // version
   }
 }
 

@@ -62,7 +62,7 @@ TEST(Kernels, GemvEveryVersionFp32AndBf16) {
                                         {4096 + 3, 1032}, {7001, 64}};
   for (auto [rows, cols] : shapes)
     for (GemvVersion version : {GemvVersion::V1Naive, GemvVersion::V2Warp, GemvVersion::V3Vector16,
-                                GemvVersion::V4InFlight, GemvVersion::V5Pdl})
+                                GemvVersion::V4InFlight, GemvVersion::V5Pdl, GemvVersion::V6Deep})
       for (bool accumulate : {false, true}) {
         const auto w = random_vector(rng, static_cast<std::size_t>(rows) * cols);
         const auto x = random_vector(rng, static_cast<std::size_t>(cols));
@@ -118,5 +118,46 @@ TEST(Kernels, CublasLinearFp32Tf32Bf16) {
     // Inputs rounded the same way on both sides: fp32 accumulation error only.
     expect_close(reference_linear(rounded(x), rounded(w), nullptr, n, in, out), d_y.download(),
                  tolerance_for(DType::FP32, in), "bf16 (rounded inputs)");
+  }
+}
+
+// The evidence behind cuda::mark_initialized. compute-sanitizer's initcheck reported every kernel
+// that reads a bf16 GEMM's output (the decoder's prefill: rope_kernel reading q and k) as reading
+// uninitialised memory. Here, on the decoder's own prefill shapes: a fresh (never written) output
+// buffer and one filled with NaN bytes both come back complete and right after the GEMM, and a
+// kernel reading the fresh buffer (residual_add) sees the GEMM's values. So cuBLAS writes every
+// element, and the reports came from writes the tool does not see. scripts/gpu_sanitize.sh runs
+// this test under initcheck twice: with the marks (clean) and without (LAB_NVTX_MARKS=0, the
+// reports appear: the control).
+TEST(Kernels, GemmWritesEveryOutput) {
+  LAB_REQUIRE_GPU();
+  Rng rng(24);
+  Stream stream;
+  CublasHandle handle(stream.get());
+  // (n, in, out): SmolLM2 prefill of 241 tokens (qkv, gate_up, down), a tiny-preset-like layer and
+  // a 4096-wide one.
+  const int shapes[][3] = {
+      {241, 576, 960}, {241, 576, 3072}, {241, 1536, 576}, {11, 64, 192}, {40, 4096, 1024}};
+  for (const auto& shape : shapes) {
+    const int n = shape[0], in = shape[1], out = shape[2];
+    const std::size_t count = static_cast<std::size_t>(n) * out;
+    const auto x = rounded(random_vector(rng, static_cast<std::size_t>(n) * in));
+    const auto w = rounded(random_vector(rng, static_cast<std::size_t>(out) * in));
+    const auto expected = reference_linear(x, w, nullptr, n, in, out);
+    const auto x16 = lab::test::to_bf16_host(x), w16 = lab::test::to_bf16_host(w);
+    DeviceBuffer<bf16> d_x{std::span<const bf16>(x16)}, d_w{std::span<const bf16>(w16)};
+    DeviceBuffer<float> fresh(count), poisoned(count), copy(count);
+    poisoned.fill_bytes(0xFF);  // NaN in every float: a skipped element cannot pass
+    copy.fill_bytes(0);
+    linear_bf16(handle.get(), d_w.get(), d_x.get(), fresh.get(), n, in, out, false);
+    linear_bf16(handle.get(), d_w.get(), d_x.get(), poisoned.get(), n, in, out, false);
+    residual_add(copy.get(), fresh.get(), static_cast<std::int64_t>(count), stream.get());
+    stream.synchronize();
+    const std::string what =
+        std::to_string(n) + "x" + std::to_string(in) + "->" + std::to_string(out);
+    const auto tol = tolerance_for(DType::FP32, in);
+    expect_close(expected, poisoned.download(), tol, "bf16 GEMM over NaN " + what);
+    expect_close(expected, fresh.download(), tol, "bf16 GEMM into fresh memory " + what);
+    expect_close(expected, copy.download(), tol, "a kernel reading the GEMM's output " + what);
   }
 }
