@@ -269,6 +269,9 @@ __global__ void __launch_bounds__(kRowsPerBlock * 32)
 // does not need. v4 tried the same depth but staged x in shared memory behind a barrier; v6 keeps
 // v5's x through L1 and its PDL prologue (now 8 loads deep: an o row of 4096 bf16 is 16 vectors a
 // lane, so half of it is in flight before the wait).
+// Measured (H200, 8 launches back to back with PDL, PERF_NOTES.md): the opposite of the
+// prediction on the matrices it was meant for, o 65% -> 55% and down 74% -> 65% of the read,
+// while the tall ones gained 2 points. Not profiled yet; the decode step keeps v5.
 constexpr int kDeepLoads = 8;
 //! [gemv_v6]
 
