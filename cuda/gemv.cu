@@ -227,9 +227,9 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32, 4)
 // launch and ramp-up hide behind that kernel's tail. (Tried on the way and measured slower, see
 // PERF_NOTES.md: two warps per row for the 4096-row matrices, and 8-deep loads with x staged in
 // shared memory, v4: more bytes in flight on paper, fewer resident warps in practice.)
-template <typename T, int kLoads = kUnroll>
-__global__ void __launch_bounds__(kRowsPerBlock * 32)
-    gemv_v5_pdl_kernel(const T* w, const float* x, float* y, int rows, int cols, bool accumulate) {
+template <typename T, int kLoads>
+__device__ __forceinline__ void gemv_rows_pdl(const T* w, const float* x, float* y, int rows,
+                                              int cols, bool accumulate) {
   constexpr int kVec = 16 / sizeof(T);
   allow_next_kernel();
   const int lane = threadIdx.x % 32;
@@ -259,20 +259,35 @@ __global__ void __launch_bounds__(kRowsPerBlock * 32)
   acc = warp_sum(acc);
   if (lane == 0) y[r] = accumulate ? y[r] + acc : acc;
 }
+
+template <typename T>
+__global__ void __launch_bounds__(kRowsPerBlock * 32)
+    gemv_v5_pdl_kernel(const T* w, const float* x, float* y, int rows, int cols, bool accumulate) {
+  gemv_rows_pdl<T, kUnroll>(w, x, y, rows, cols, accumulate);
+}
 //! [gemv_v5]
 
 //! [gemv_v6]
-// v6: v5 with 8 loads of 16 bytes in flight a lane instead of 4 (gemv_v5_pdl_kernel<T, 8>). For the
+// v6: v5 with 8 loads of 16 bytes in flight a lane instead of 4 (gemv_rows_pdl<T, 8>). For the
 // 4096-row matrices (o, down) v5 runs 512 blocks of 8 warps, fewer than fit on 132 SMs, so its
 // warps are limited by the bytes each has in flight, not by how many warps an SM holds: doubling
 // the batch doubles the bytes in flight per SM (Little's law) at the price of registers the grid
 // does not need. v4 tried the same depth but staged x in shared memory behind a barrier; v6 keeps
 // v5's x through L1 and its PDL prologue (now 8 loads deep: an o row of 4096 bf16 is 16 vectors a
 // lane, so half of it is in flight before the wait).
-// Measured (H200, 8 launches back to back with PDL, PERF_NOTES.md): the opposite of the
-// prediction on the matrices it was meant for, o 65% -> 55% and down 74% -> 65% of the read,
-// while the tall ones gained 2 points. Not profiled yet; the decode step keeps v5.
+// Measured first without a register cap (H200, 8 launches back to back with PDL, PERF_NOTES.md):
+// the opposite of the prediction on the matrices it was meant for, o 65% -> 55% and down 74% ->
+// 65% of the read, while the tall ones gained 2 points. ptxas explains it: 69 registers a thread
+// (v5: 44) leave room for 3 blocks of 256 threads an SM, 396 on 132 SMs, so the 512 blocks of o
+// and down ran in two waves. __launch_bounds__(256, 4) asks for 4 blocks an SM: 62 registers, no
+// spills. (That version is not measured yet; the decode step keeps v5.)
 constexpr int kDeepLoads = 8;
+
+template <typename T>
+__global__ void __launch_bounds__(kRowsPerBlock * 32, 4)
+    gemv_v6_deep_kernel(const T* w, const float* x, float* y, int rows, int cols, bool accumulate) {
+  gemv_rows_pdl<T, kDeepLoads>(w, x, y, rows, cols, accumulate);
+}
 //! [gemv_v6]
 
 //! [gemv_fused]
@@ -468,8 +483,8 @@ void gemv(GemvVersion version, const T* d_w, const float* d_x, float* d_y, int r
                     stream, pdl, d_w, d_x, d_y, rows, cols, accumulate);
       return;
     case GemvVersion::V6Deep:
-      launch_kernel(gemv_v5_pdl_kernel<T, kDeepLoads>, ceil_div(rows, kRowsPerBlock),
-                    kRowsPerBlock * 32, 0, stream, pdl, d_w, d_x, d_y, rows, cols, accumulate);
+      launch_kernel(gemv_v6_deep_kernel<T>, ceil_div(rows, kRowsPerBlock), kRowsPerBlock * 32, 0,
+                    stream, pdl, d_w, d_x, d_y, rows, cols, accumulate);
       return;
   }
   LAB_CUDA_CHECK_LAUNCH();

@@ -7,7 +7,8 @@
 # without touching this script. Every (tool, program) pair is one process; SANITIZE_JOBS of them run
 # at once (default 8; they share the GPU), longest programs first. TOOLS picks a subset (e.g.
 # TOOLS="memcheck racecheck" and TOOLS="initcheck synccheck" in two calls when one is too short),
-# PROGRAMS a subset of the programs by name.
+# PROGRAMS a subset of the programs by name. The tests run with LAB_TEST_SCALE=small: the longest
+# ones take fewer prompts and steps (tests/gpu/gpu_test.hpp, small_test_scale()).
 # With initcheck, a control run follows: the GEMM test without the NVTX marks that tell the tool
 # about cuBLAS's writes (cuda::mark_initialized); it must report errors, or the marks hide nothing
 # and should go. Logs go to ${OUT:-./gpu_out}/sanitize/; the last lines are a table and the verdict.
@@ -64,7 +65,7 @@ run_one() {  # run_one TOOL EXE [LOG-SUFFIX [ENV=VALUE [gtest filter [no-exclude
   [ "$tool" = racecheck ] && excl=()
   name=$(basename "$exe")
   log="$logs/${name}_$tool$suffix.log"
-  env "$env" timeout "$per_run_timeout" compute-sanitizer --tool "$tool" --error-exitcode 9 \
+  env LAB_TEST_SCALE=small "$env" timeout "$per_run_timeout" compute-sanitizer --tool "$tool" --error-exitcode 9 \
     --print-limit 20 "${excl[@]}" "$exe" --gtest_brief=1 --gtest_filter="$filter" > "$log" 2>&1
   rc=$?
   errors=$(grep -Eo '(ERROR|RACECHECK) SUMMARY: [0-9]+' "$log" | grep -Eo '[0-9]+$' | tail -1)

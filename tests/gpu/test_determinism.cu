@@ -62,22 +62,23 @@ TEST(Determinism, SameSeedSameTokensRunAfterRun) {
   for (const ModelWeights& w : {random_weights(preset("tiny"), 1234),
                                 random_weights(cpu::random_config(rng, 256, 128), 5)}) {
     const auto prompt = random_tokens(rng, 12, w.config.vocab_size);
+    const int steps = small_test_scale() ? 12 : 48;
     for (auto precision : {cuda::DecoderPrecision::FP32, cuda::DecoderPrecision::BF16}) {
       cuda::Decoder gpu(w, {precision, w.config.max_seq_len});
       // Greedy on the device: three runs, graph and no graph, the same tokens.
-      const auto first = gpu.generate_greedy(prompt, 48, true);
+      const auto first = gpu.generate_greedy(prompt, steps, true);
       for (bool graph : {true, false}) {
         gpu.reset();
-        EXPECT_EQ(gpu.generate_greedy(prompt, 48, graph), first)
+        EXPECT_EQ(gpu.generate_greedy(prompt, steps, graph), first)
             << w.config.name << " " << cuda::to_string(precision) << " graph=" << graph;
       }
       // Sampled: same seed -> same tokens and bit-identical logits; another seed -> other tokens.
       std::vector<float> la, lb;
-      const auto a = sample_run(gpu, prompt, 48, 7, &la);
-      const auto b = sample_run(gpu, prompt, 48, 7, &lb);
+      const auto a = sample_run(gpu, prompt, steps, 7, &la);
+      const auto b = sample_run(gpu, prompt, steps, 7, &lb);
       EXPECT_EQ(a, b) << w.config.name;
       EXPECT_TRUE(bit_identical(la, lb)) << "logits differ between identical runs";
-      EXPECT_NE(sample_run(gpu, prompt, 48, 8), a) << "the seed has no effect";
+      EXPECT_NE(sample_run(gpu, prompt, steps, 8), a) << "the seed has no effect";
     }
   }
 }

@@ -93,12 +93,15 @@ TEST(RealModelGpu, Ch08MatchesCh04OnSmolLM2) {
   LAB_REQUIRE_SMOLLM2();
   const ModelWeights& w = smollm2().weights;
   const cpu::Transformer<float> model(w);
+  // Under the sanitizers (small_test_scale): one prompt, 16 fp32 and 8 bf16 steps.
+  const bool small = small_test_scale();
+  const int fp32_steps = small ? 16 : 64, steps = small ? 8 : 32;
   for (const char* chat : kChats) {
+    if (small && chat != kChats[0]) break;
     const auto prompt = cpu::prompt_tokens(*smollm2().tokenizer, "", chat);
-    const int steps = 32;
     cpu::KVCache<float> cache(w.config, static_cast<int>(prompt.size()) + 64);
     cpu::GenerationOptions options;
-    options.max_new_tokens = 64;
+    options.max_new_tokens = fp32_steps;
     const auto ref = cpu::generate_with_cache(
         model, cache, prompt, options, [](std::span<const float> l) { return cpu::argmax(l); });
     const std::vector<int> expected(ref.tokens.begin() + static_cast<long>(prompt.size()),
@@ -108,18 +111,19 @@ TEST(RealModelGpu, Ch08MatchesCh04OnSmolLM2) {
       cuda::Decoder gpu(w, {cuda::DecoderPrecision::FP32, static_cast<int>(prompt.size()) + 64});
       std::vector<float> logits = gpu.forward(prompt);
       double worst = 0;
-      for (int s = 0; s < 64; ++s) {
+      for (int s = 0; s < fp32_steps; ++s) {
         const auto r = compare(ref.logits[static_cast<std::size_t>(s)], logits,
                                {1e-4, "issue 5: fp32 decode <= 1e-4"});
         worst = std::max(worst, r.rel_l2);
         ASSERT_TRUE(r.passed) << chat << " step " << s << ": " << summary(r);
         const int token = expected[static_cast<std::size_t>(s)];
         ASSERT_EQ(cpu::argmax(logits), token) << chat << " step " << s;
-        if (s + 1 < 64) logits = gpu.forward(std::span<const int>(&token, 1));
+        if (s + 1 < fp32_steps) logits = gpu.forward(std::span<const int>(&token, 1));
       }
       gpu.reset();
-      EXPECT_EQ(gpu.generate_greedy(prompt, 64, true), expected) << chat;
-      std::printf("fp32 \"%s\": 64 tokens identical, worst step rel L2 %.1e\n", chat, worst);
+      EXPECT_EQ(gpu.generate_greedy(prompt, fp32_steps, true), expected) << chat;
+      std::printf("fp32 \"%s\": %d tokens identical, worst step rel L2 %.1e\n", chat, fp32_steps,
+                  worst);
     }
     // bf16: the issue asks for identical greedy tokens for 32 steps, or an exact account of why
     // not. Measured on the H100: two of these prompts agree for all 32; "Write one sentence about
