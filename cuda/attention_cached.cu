@@ -150,6 +150,23 @@ __global__ void attention_split_kv_kernel(const float* q, const T* k_cache, cons
   if (threadIdx.x == 0) out[head_dim] = m, out[head_dim + 1] = l;
 }
 
+// The chunk's softmax numerators (v2 and v3): `dot` is a quarter of key j's q·k (four neighbouring
+// lanes a key, part = lane % 4); the scores go to e[j], their maximum m is found, and e[j] becomes
+// exp(score - m). Returns m; e is complete on return.
+__device__ inline float chunk_softmax_numerators(float dot, int j, int part, int count, float scale,
+                                                 float* e) {
+  dot += __shfl_xor_sync(0xffffffffu, dot, 1);  // the 4 threads of a key are neighbouring lanes
+  dot += __shfl_xor_sync(0xffffffffu, dot, 2);
+  if (part == 0) e[j] = j < count ? dot * scale : -INFINITY;
+  __syncthreads();
+  float m = -INFINITY;
+  for (int k = 0; k < count; ++k) m = fmaxf(m, e[k]);  // broadcast reads
+  __syncthreads();                                     // everyone has m before e is overwritten
+  if (part == 0) e[j] = j < count ? expf(e[j] - m) : 0.0f;
+  __syncthreads();
+  return m;
+}
+
 // The end of a split-KV chunk (v2 and v3): each thread's share of o = Σ_j e_j v_j (acc, column
 // c of group `group`) is summed over the groups in shared memory and written as the chunk's
 // partial (o, m, l) with l = Σ_j e_j.
@@ -239,15 +256,7 @@ __global__ void __launch_bounds__(kSplitThreads)
 #pragma unroll 4
     for (int v = part; v < vcols; v += 4) dot += dot16_floats<T>(kj[v], qs + v * kVec);
   }
-  dot += __shfl_xor_sync(0xffffffffu, dot, 1);  // the 4 threads of a key are neighbouring lanes
-  dot += __shfl_xor_sync(0xffffffffu, dot, 2);
-  if (part == 0) s[j] = j < count ? dot * scale : -INFINITY;
-  __syncthreads();
-  float m = -INFINITY;
-  for (int k = 0; k < count; ++k) m = fmaxf(m, s[k]);  // broadcast reads
-  __syncthreads();                                     // everyone has m before s is overwritten
-  if (part == 0) s[j] = j < count ? expf(s[j] - m) : 0.0f;
-  __syncthreads();
+  const float m = chunk_softmax_numerators(dot, j, part, count, scale, s);
 
   // 2. o = Σ_j e_j v_j: thread (group, column c) takes keys group, group + groups, ...
   const int c = threadIdx.x % vcols, group = threadIdx.x / vcols, groups = blockDim.x / vcols;
@@ -326,15 +335,7 @@ __global__ void __launch_bounds__(kSplitThreads)
   float dot = 0.0f;
 #pragma unroll
   for (int i = 0; i < kLoads; ++i) dot += dot16_floats<T>(kvec[i], qs[i]);
-  dot += __shfl_xor_sync(0xffffffffu, dot, 1);  // the 4 threads of a key are neighbouring lanes
-  dot += __shfl_xor_sync(0xffffffffu, dot, 2);
-  if (part == 0) s[j] = j < count ? dot * scale : -INFINITY;
-  __syncthreads();
-  float m = -INFINITY;
-  for (int k = 0; k < count; ++k) m = fmaxf(m, s[k]);
-  __syncthreads();
-  if (part == 0) s[j] = j < count ? expf(s[j] - m) : 0.0f;
-  __syncthreads();
+  const float m = chunk_softmax_numerators(dot, j, part, count, scale, s);
 
   // 3. o = Σ_j e_j v_j from the values already in registers; then the partial and the merge.
   float acc[kVec] = {};
