@@ -84,9 +84,9 @@ TimingStats time_on_device(cudaStream_t stream, const std::function<void()>& bod
 
 /// Tells compute-sanitizer's initcheck (through the NVTX memory API; a no-op when no tool is
 /// attached) that `bytes` at `d_ptr` were written by work queued on `stream`. For writes the tool
-/// cannot see: cuBLAS's Hopper bf16 GEMMs store their output with the tensor memory accelerator
-/// (TMA) bulk copies, which initcheck does not track, so every kernel reading a GEMM's output was
-/// reported as reading uninitialised memory. tests/gpu/test_matmul_gemv.cu proves those writes
+/// cannot see: on Hopper, initcheck reported every kernel that read a cuBLAS GEMM's output as
+/// reading uninitialised memory, though the output is complete (probably because cuBLAS's sm90
+/// kernels store through the tensor memory accelerator, TMA; not established). tests/gpu/test_matmul_gemv.cu proves those writes
 /// land (`GemmWritesEveryOutput`); scripts/gpu_sanitize.sh reruns one test with the marks off
 /// (LAB_NVTX_MARKS=0) as the control that shows the reports appear without them.
 void mark_initialized(const void* d_ptr, std::size_t bytes, cudaStream_t stream);
