@@ -70,6 +70,8 @@ if has peers; then
     PYTHONUNBUFFERED=1 timeout $((560 - SECONDS)) python3 scripts/peer_decode.py --shape $shape > "$LOGS/peers_$shape.txt" 2>"$LOGS/peers_$shape.err"
     echo "peers $shape rc=$?"; cat "$LOGS/peers_$shape.txt"; tail -2 "$LOGS/peers_$shape.err"
   done
+  cat "$LOGS"/peers_*.txt > "$FINAL/peers.jsonl"
+  [ -f "$FINAL/ch08.json" ] && python3 scripts/decode_goals.py "$FINAL/ch08.json" "$FINAL/peers.jsonl"
 fi
 tar czf "$FINAL/logs_$(echo $STAGES | tr ' ' '_').tgz" -C "$LOGS" . 2>/dev/null
 echo "===== done in ${SECONDS}s ====="

@@ -255,6 +255,7 @@ void bench_decode(const std::string& name, int context, int steps, double ceilin
     std::printf("%-13s decode @%d %-30s graph speed-up %.2fx\n", name.c_str(), context, v.label,
                 seconds[0] / seconds[1]);
     j["graph_speedup"] = seconds[0] / seconds[1];
+    j["default"] = &v == &chosen;  // the decoder's default kernels (scripts/decode_goals.py)
     out["decode"].push_back(j);
   }
   for (const Version& v : {versions[0], versions[3], chosen}) {  // kernel by kernel, PDL off
