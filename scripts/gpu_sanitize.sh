@@ -49,12 +49,18 @@ exclude=()
 for k in nvjet cublasLt xmma cutlass gemm_kernel splitKreduce nccl; do
   exclude+=(--kernel-name-exclude "kns=$k")
 done
+# API calls that fail inside a library and are handled there are not reported: NCCL's communicator
+# set-up asks cudaFuncGetAttributes about kernels it has no image for on this GPU (44 "errors" in
+# test_tensor_parallel on the H200). The course checks every CUDA call it makes itself
+# (LAB_CUDA_CHECK throws, the test fails), so nothing of ours goes unseen.
+exclude+=(--report-api-errors no)
 probe=$(printf '%s\n' "${tests[@]}" | grep '/test_device$' | head -1)
 if [ -n "$probe" ] && ! compute-sanitizer "${exclude[@]}" "$probe" --gtest_brief=1 > "$logs/probe.log" 2>&1; then
-  echo "gpu_sanitize: this compute-sanitizer refuses --kernel-name-exclude; library kernels checked too"
+  echo "gpu_sanitize: this compute-sanitizer refuses these options (probe.log); running without them"
   exclude=()
 fi
 SANITIZE_EXCLUDE="${exclude[*]}"
+SANITIZE_API="${exclude[*]:+--report-api-errors no}"  # racecheck takes this one only
 if [ -n "${PROGRAMS:-}" ]; then  # a subset by name, e.g. PROGRAMS="test_tensor_parallel test_determinism"
   mapfile -t tests < <(printf '%s\n' "${tests[@]}" | grep -E "/($(echo "$PROGRAMS" | tr ' ' '|'))$")
 fi
@@ -62,22 +68,40 @@ run_one() {  # run_one TOOL EXE [LOG-SUFFIX [ENV=VALUE [gtest filter [no-exclude
   local tool=$1 exe=$2 suffix=${3:-} env=${4:-LAB_NVTX_MARKS=1} filter=${5:-*} name rc errors log
   local -a excl
   read -r -a excl <<< "${6:-$SANITIZE_EXCLUDE}"
-  [ "$tool" = racecheck ] && excl=()
+  [ "$tool" = racecheck ] && read -r -a excl <<< "${6:-$SANITIZE_API}"
   name=$(basename "$exe")
   log="$logs/${name}_$tool$suffix.log"
   env LAB_TEST_SCALE=small "$env" timeout "$per_run_timeout" compute-sanitizer --tool "$tool" --error-exitcode 9 \
     --print-limit 20 "${excl[@]}" "$exe" --gtest_brief=1 --gtest_filter="$filter" > "$log" 2>&1
   rc=$?
   errors=$(grep -Eo '(ERROR|RACECHECK) SUMMARY: [0-9]+' "$log" | grep -Eo '[0-9]+$' | tail -1)
-  printf '%-28s %-10s rc=%-3s errors=%s\n' "$name$suffix" "$tool" "$rc" "${errors:-?}"
+  local note=""
+  if [ "$tool" = racecheck ] && [ "${errors:-0}" != 0 ]; then
+    # racecheck cannot leave cuBLAS's kernels out (above): count the hazards whose both accesses
+    # are in library kernels apart. They are reported, not counted as ours.
+    local library
+    library=$(python3 -c '
+import re, sys
+text = open(sys.argv[1], errors="replace").read()
+lib = re.compile(r"^(nvjet|cublas|cutlass|xmma|sm90_|nccl|void cublasLt|void cutlass)")
+pairs = re.findall(r"Race reported between \w+ access at (.+?)\n=+\s+and \w+ access at (.+?) \[", text)
+print(sum(1 for a, b in pairs if lib.match(a) and lib.match(b)))' "$log")
+    errors=$((errors - library))
+    note=" (+$library in library kernels)"
+    # Hazards only in library kernels, and the tests passed: the run is clean for our kernels.
+    if [ "$errors" -eq 0 ] && [ "$rc" -eq 9 ] && ! grep -q "Target application returned an error" "$log"; then
+      rc=0
+    fi
+  fi
+  printf '%-28s %-10s rc=%-3s errors=%s%s\n' "$name$suffix" "$tool" "$rc" "${errors:-?}" "$note"
 }
 export -f run_one
-export logs per_run_timeout SANITIZE_EXCLUDE
+export logs per_run_timeout SANITIZE_EXCLUDE SANITIZE_API
 for exe in "${tests[@]}"; do for tool in "${tools[@]}"; do echo "$tool $exe"; done; done |
   xargs -P "$jobs" -L 1 bash -c 'run_one "$0" "$1"' > "$logs/summary.txt"
 sort -o "$logs/summary.txt" "$logs/summary.txt"
 cat "$logs/summary.txt"
-bad=$(grep -vc 'rc=0 .*errors=0$' "$logs/summary.txt")
+bad=$(grep -vcE 'rc=0 +errors=0( \(\+[0-9]+ in library kernels\))?$' "$logs/summary.txt")
 echo "gpu_sanitize: $(wc -l < "$logs/summary.txt") runs, $bad not clean"
 control_ok=1
 if [[ " ${tools[*]} " == *" initcheck "* ]]; then
