@@ -24,9 +24,9 @@ DecoderPrecision parse_decoder_precision(const std::string& text);
 
 struct DecoderOptions {
   DecoderPrecision precision = DecoderPrecision::BF16;
-  int capacity = 1024;                     ///< tokens the KV cache holds
+  int capacity = 1024;                    ///< tokens the KV cache holds
   GemvVersion gemv = GemvVersion::V5Pdl;  ///< the decode GEMV (o_proj, down_proj; unfused: all)
-  int max_prefill = 0;                     ///< longest prefill call (0: capacity)
+  int max_prefill = 0;                    ///< longest prefill call (0: capacity)
   /// Decode step with the fused GEMVs (RMSNorm, RoPE, KV append and SwiGLU folded in; 6 kernels a
   /// layer instead of 12) where the shapes allow (decode_gemv_fusable).
   bool fuse = true;
