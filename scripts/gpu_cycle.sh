@@ -47,6 +47,10 @@ if has doc; then
   done
 fi
 if has sanitize; then
+  # A device call ends at 600 s and takes nothing back from a command it kills: leave a snapshot of
+  # what has finished in $FINAL shortly before (SNAPSHOT_AT seconds after this script started).
+  (sleep $(( ${SNAPSHOT_AT:-560} - SECONDS )) 2>/dev/null &&
+    tar czf "$FINAL/sanitize_snapshot.tgz" -C "$LOGS" sanitize 2>/dev/null) &
   OUT=$LOGS SANITIZE_TIMEOUT=${SANITIZE_TIMEOUT:-400} bash scripts/gpu_sanitize.sh $B | tail -70
   cp "$LOGS/sanitize/summary.txt" "$FINAL/sanitize_summary.txt" 2>/dev/null
 fi
