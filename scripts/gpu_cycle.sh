@@ -49,9 +49,12 @@ fi
 if has sanitize; then
   # A device call ends at 600 s and takes nothing back from a command it kills: leave a snapshot of
   # what has finished in $FINAL shortly before (SNAPSHOT_AT seconds after this script started).
-  (sleep $(( ${SNAPSHOT_AT:-560} - SECONDS )) 2>/dev/null &&
-    tar czf "$FINAL/sanitize_snapshot.tgz" -C "$LOGS" sanitize 2>/dev/null) &
+  # (Its output goes to /dev/null, or the call would wait for it; killed when the stage ends.)
+  (sleep $(( ${SNAPSHOT_AT:-560} - SECONDS )) &&
+    tar czf "$FINAL/sanitize_snapshot.tgz" -C "$LOGS" sanitize) > /dev/null 2>&1 &
+  snapshot=$!
   OUT=$LOGS SANITIZE_TIMEOUT=${SANITIZE_TIMEOUT:-400} bash scripts/gpu_sanitize.sh $B | tail -70
+  pkill -P $snapshot 2>/dev/null; kill $snapshot 2>/dev/null
   cp "$LOGS/sanitize/summary.txt" "$FINAL/sanitize_summary.txt" 2>/dev/null
 fi
 if has labs; then
