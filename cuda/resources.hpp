@@ -86,9 +86,10 @@ TimingStats time_on_device(cudaStream_t stream, const std::function<void()>& bod
 /// attached) that `bytes` at `d_ptr` were written by work queued on `stream`. For writes the tool
 /// cannot see: on Hopper, initcheck reported every kernel that read a cuBLAS GEMM's output as
 /// reading uninitialised memory, though the output is complete (probably because cuBLAS's sm90
-/// kernels store through the tensor memory accelerator, TMA; not established). tests/gpu/test_matmul_gemv.cu proves those writes
-/// land (`GemmWritesEveryOutput`); scripts/gpu_sanitize.sh reruns one test with the marks off
-/// (LAB_NVTX_MARKS=0) as the control that shows the reports appear without them.
+/// kernels store through the tensor memory accelerator, TMA; not established).
+/// tests/gpu/test_matmul_gemv.cu shows those writes land (`GemmWritesEveryOutput`);
+/// scripts/gpu_sanitize.sh reruns that test with the marks off (LAB_NVTX_MARKS=0) as the control
+/// that shows the reports appear without them.
 void mark_initialized(const void* d_ptr, std::size_t bytes, cudaStream_t stream);
 
 }  // namespace lab::cuda

@@ -19,6 +19,10 @@ if [ -d .pcre ]; then
 fi
 export NCCL_NVLS_ENABLE=0  # never NVLink multicast (see chapter 12)
 has() { [[ " $STAGES " == *" $1 "* ]]; }
+ch08_bench() {
+  $B/bin/ch08_cuda_kv_cache --bench --json "$FINAL/ch08.json" > "$LOGS/ch08.bench.txt" 2>&1
+  echo "ch08 rc=$?"
+}
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$LOGS/gpu.txt"
 if has build; then
   cmake -S . -B $B -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 > "$LOGS/cmake.log" 2>&1 || { tail -30 "$LOGS/cmake.log"; exit 1; }
@@ -62,13 +66,13 @@ if has labs; then
 fi
 if has bench; then
   $B/bin/ch07_cublas --bench --json "$FINAL/ch07.json" > "$LOGS/ch07.bench.txt" 2>&1; echo "ch07 rc=$?"
-  $B/bin/ch08_cuda_kv_cache --bench --json "$FINAL/ch08.json" > "$LOGS/ch08.bench.txt" 2>&1; echo "ch08 rc=$?"
+  ch08_bench
   [ -x $B/bin/ch12_tensor_parallel ] && { $B/bin/ch12_tensor_parallel --bench --json "$FINAL/ch12.json" > "$LOGS/ch12.bench.txt" 2>&1; echo "ch12 rc=$?"; }
   grep -E "ridge|streaming|graph speed-up|TTFT|fused, v[56]" "$LOGS/ch07.bench.txt" "$LOGS/ch08.bench.txt" | head -30
   tail -12 "$LOGS/ch12.bench.txt" 2>/dev/null
 fi
 if has bench8; then
-  $B/bin/ch08_cuda_kv_cache --bench --json "$FINAL/ch08.json" > "$LOGS/ch08.bench.txt" 2>&1; echo "ch08 rc=$?"
+  ch08_bench
   cp "$LOGS/ch08.bench.txt" "$FINAL/"
   grep -E "streaming|graph speed-up|TTFT|decode @" "$LOGS/ch08.bench.txt" | head -60
 fi

@@ -9,6 +9,7 @@
 
 #include "bench.hpp"
 #include "common/cost_model.hpp"
+#include "common/error.hpp"
 #include "common/model_source.hpp"
 #include "common/random.hpp"
 #include "cuda/buffer.hpp"
@@ -230,11 +231,12 @@ void bench_decode(const std::string& name, int context, int steps, double ceilin
       {"fused, v5 o/down, attn v3, PDL", GemvVersion::V5Pdl, true, true, 3},
       {"fused, v6 o/down, attn v3, PDL", GemvVersion::V6Deep, true, true, 3}};
   const DecoderOptions defaults;
-  const Version& chosen =
-      *std::find_if(std::begin(versions), std::end(versions), [&](const auto& v) {
-        return v.gemv == defaults.gemv && v.fuse == defaults.fuse && v.pdl == defaults.pdl &&
-               v.split_kv == defaults.split_kv_version;
-      });
+  const auto* found = std::find_if(std::begin(versions), std::end(versions), [&](const auto& v) {
+    return v.gemv == defaults.gemv && v.fuse == defaults.fuse && v.pdl == defaults.pdl &&
+           v.split_kv == defaults.split_kv_version;
+  });
+  lab::require(found != std::end(versions), "bench: DecoderOptions' defaults are not in the table");
+  const Version& chosen = *found;
   for (const Version& v : versions) {
     gpu.set_decode_kernels(v.gemv, v.fuse, v.pdl, v.split_kv);
     nlohmann::json j{{"model", name}, {"context", context}, {"steps", steps}, {"version", v.label}};
