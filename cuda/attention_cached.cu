@@ -113,6 +113,31 @@ __device__ inline void merge_chunks(const float* ph, float* out, int head_dim, i
   }
 }
 
+// Block (h, split) of a split-KV kernel: the chunk of keys [first, first + count) it owns in head
+// h's KV group (g = h / (heads / kv_heads), grouped-query attention), the element offset of key
+// `first` of that group in the cache, and where its partial (o, m, l) goes. keys = *pos + 1 is
+// known only on the device; a chunk with first >= keys holds no key (its count is meaningless).
+struct SplitChunk {
+  int h, splits, keys, first, count, kv_dim;
+  long long head_offset;
+  float* out;
+};
+
+__device__ inline SplitChunk split_chunk(float* partial, int heads, int kv_heads, int head_dim,
+                                         const int* pos) {
+  const int h = blockIdx.x, split = blockIdx.y, splits = gridDim.y;
+  const int keys = *pos + 1, first = split * kSplitKeys, kv_dim = kv_heads * head_dim;
+  const int g = h / (heads / kv_heads);
+  return {h,
+          splits,
+          keys,
+          first,
+          min(kSplitKeys, keys - first),
+          kv_dim,
+          static_cast<long long>(first) * kv_dim + g * head_dim,
+          partial + (static_cast<long long>(h) * splits + split) * (head_dim + 2)};
+}
+
 template <typename T>
 __global__ void attention_split_kv_kernel(const float* q, const T* k_cache, const T* v_cache,
                                           float* partial, int heads, int kv_heads, int head_dim,
@@ -120,16 +145,13 @@ __global__ void attention_split_kv_kernel(const float* q, const T* k_cache, cons
   __shared__ float p[kSplitKeys];
   wait_for_previous_kernel();  // under PDL: q and the new cache row come from the kernel before
   allow_next_kernel();
-  const int h = blockIdx.x, split = blockIdx.y, splits = gridDim.y;
-  const int keys = *pos + 1, first = split * kSplitKeys;
-  float* out = partial + (static_cast<long long>(h) * splits + split) * (head_dim + 2);
+  const auto [h, splits, keys, first, count, kv_dim, head_offset, out] =
+      split_chunk(partial, heads, kv_heads, head_dim, pos);
   if (first >= keys) return;  // the merge reads only chunks that start below `keys`
-  const int count = min(kSplitKeys, keys - first);
-  const int g = h / (heads / kv_heads), kv_dim = kv_heads * head_dim;
   const float* qh = q + h * head_dim;
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = blockDim.x / 32;
   for (int j = warp; j < count; j += warps) {
-    const T* kj = k_cache + static_cast<long long>(first + j) * kv_dim + g * head_dim;
+    const T* kj = k_cache + head_offset + static_cast<long long>(j) * kv_dim;
     float dot = 0.0f;
     for (int t = lane; t < head_dim; t += 32) dot += qh[t] * to_float(kj[t]);
     dot = warp_sum(dot);
@@ -142,8 +164,8 @@ __global__ void attention_split_kv_kernel(const float* q, const T* k_cache, cons
   for (int t = threadIdx.x; t < head_dim; t += blockDim.x) {
     float acc = 0.0f;
     for (int j = 0; j < count; ++j)
-      acc += expf(p[j] - m) *
-             to_float(v_cache[static_cast<long long>(first + j) * kv_dim + g * head_dim + t]);
+      acc +=
+          expf(p[j] - m) * to_float(v_cache[head_offset + static_cast<long long>(j) * kv_dim + t]);
     out[t] = acc;
   }
   for (int j = 0; j < count; ++j) l += expf(p[j] - m);
@@ -237,13 +259,10 @@ __global__ void __launch_bounds__(kSplitThreads)
   __shared__ float s[kSplitKeys];
   wait_for_previous_kernel();
   allow_next_kernel();
-  const int h = blockIdx.x, split = blockIdx.y, splits = gridDim.y;
-  const int keys = *pos + 1, first = split * kSplitKeys;
-  float* out = partial + (static_cast<long long>(h) * splits + split) * (head_dim + 2);
+  const auto [h, splits, keys, first, count, kv_dim, head_offset, out] =
+      split_chunk(partial, heads, kv_heads, head_dim, pos);
   if (first >= keys) return;
-  const int count = min(kSplitKeys, keys - first);
-  const int g = h / (heads / kv_heads), kv_dim = kv_heads * head_dim, vcols = head_dim / kVec;
-  const long long head_offset = static_cast<long long>(first) * kv_dim + g * head_dim;
+  const int vcols = head_dim / kVec;
   for (int t = threadIdx.x; t < head_dim; t += blockDim.x) qs[t] = q[h * head_dim + t];
   __syncthreads();
 
@@ -299,13 +318,10 @@ __global__ void __launch_bounds__(kSplitThreads)
   __shared__ float s[kSplitKeys];
   wait_for_previous_kernel();
   allow_next_kernel();
-  const int h = blockIdx.x, split = blockIdx.y, splits = gridDim.y;
-  const int keys = *pos + 1, first = split * kSplitKeys;
-  float* out = partial + (static_cast<long long>(h) * splits + split) * (head_dim + 2);
+  const auto [h, splits, keys, first, count, kv_dim, head_offset, out] =
+      split_chunk(partial, heads, kv_heads, head_dim, pos);
   if (first >= keys) return;
-  const int count = min(kSplitKeys, keys - first);
-  const int g = h / (heads / kv_heads), kv_dim = kv_heads * head_dim, vcols = head_dim / kVec;
-  const long long head_offset = static_cast<long long>(first) * kv_dim + g * head_dim;
+  const int vcols = head_dim / kVec;
   const int j = threadIdx.x / 4, part = threadIdx.x % 4;  // scores: key j, a quarter of it
   const int c = threadIdx.x % vcols, group = threadIdx.x / vcols, groups = blockDim.x / vcols;
 
