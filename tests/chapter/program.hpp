@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <chrono>
@@ -128,11 +129,22 @@ class RunningProgram {
   const std::string& out() const { return result_.out; }
   const std::string& err() const { return result_.err; }
 
+  /// The deadline `seconds` from now, stretched by LAB_TEST_TIMEOUT_FACTOR when set: under
+  /// compute-sanitizer (scripts/gpu_sanitize.sh) the spawned chapter runs instrumented too, several
+  /// times slower, and a deadline sized for a plain run would kill it.
+  static std::chrono::steady_clock::time_point deadline_in(double seconds) {
+    const char* factor = std::getenv("LAB_TEST_TIMEOUT_FACTOR");
+    const double f = factor != nullptr ? std::max(1.0, std::atof(factor)) : 1.0;
+    return std::chrono::steady_clock::now() +
+           std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+               std::chrono::duration<double>(seconds * f));
+  }
+
   /// Reads output until `done(stdout)` is true, both streams close, or `seconds` pass. Returns
   /// whether `done` became true.
   template <typename Done>
   bool wait_until(Done done, double seconds) {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+    const auto deadline = deadline_in(seconds);
     while (!done(result_.out)) {
       const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
           deadline - std::chrono::steady_clock::now());
@@ -142,7 +154,7 @@ class RunningProgram {
   }
   /// Waits until stderr contains `text`.
   bool wait_for_stderr(const std::string& text, double seconds) {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+    const auto deadline = deadline_in(seconds);
     while (result_.err.find(text) == std::string::npos) {
       const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
           deadline - std::chrono::steady_clock::now());
@@ -163,7 +175,7 @@ class RunningProgram {
 
   /// Reads everything until the program exits; kills it (SIGKILL, timed_out) after `seconds`.
   ProgramResult finish(double seconds) {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+    const auto deadline = deadline_in(seconds);
     for (;;) {
       const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
           deadline - std::chrono::steady_clock::now());

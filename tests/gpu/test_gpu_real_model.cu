@@ -60,9 +60,11 @@ TEST(RealModelGpu, Ch06AndCh07MatchOnSmolLM2) {
   LAB_REQUIRE_GPU();
   LAB_REQUIRE_SMOLLM2();
   const ModelWeights& w = smollm2().weights;
-  const auto tokens = cpu::prompt_tokens(*smollm2().tokenizer, kText, "");
+  auto tokens = cpu::prompt_tokens(*smollm2().tokenizer, kText, "");
+  ASSERT_GE(tokens.size(), 200u);
+  // Under the sanitizers (small_test_scale): the first 48 tokens, the CPU reference included.
+  if (small_test_scale()) tokens.resize(48);
   const int n = static_cast<int>(tokens.size());
-  ASSERT_GE(n, 200);
   const auto V = static_cast<std::size_t>(w.config.vocab_size);
   const auto ref = cpu::teacher_forced_logits(w, tokens);
   const auto naive = cuda::TeacherForcedForward(w, cuda::MatmulBackend::Naive, n).forward(tokens);
@@ -84,7 +86,9 @@ TEST(RealModelGpu, Ch06AndCh07MatchOnSmolLM2) {
     // TF32 (100% of 241 rows on the H100); bf16 measured 98.8%: 3 flips, all at near-ties, on
     // rows whose two best logits differ by less than its rounding (Appendix C).
     EXPECT_EQ(argmax_ties(naive, got, V).decisive_flips, 0u) << cuda::to_string(backend);
-    if (dtype != DType::BF16) EXPECT_GE(r.argmax_agreement, 0.99) << cuda::to_string(backend);
+    // (Not on the sanitizers' 48 rows, where one near-tie flip is 2%: TF32 had one there.)
+    if (dtype != DType::BF16 && !small_test_scale())
+      EXPECT_GE(r.argmax_agreement, 0.99) << cuda::to_string(backend);
   }
 }
 
