@@ -280,7 +280,10 @@ __global__ void __launch_bounds__(kRowsPerBlock * 32)
 // 65% of the read, while the tall ones gained 2 points. ptxas explains it: 69 registers a thread
 // (v5: 44) leave room for 3 blocks of 256 threads an SM, 396 on 132 SMs, so the 512 blocks of o
 // and down ran in two waves. __launch_bounds__(256, 4) asks for 4 blocks an SM: 62 registers, no
-// spills. (That version is not measured yet; the decode step keeps v5.)
+// spills, one wave. Measured again: still below v5 on every matrix (o 58.7% vs 65.6%, down 70.7%
+// vs 74.0%). v5's 4 loads a lane already hold more bytes in flight than the memory needs (64 KB an
+// SM against ~34 KB by Little's law); 8 only lengthen the prologue and the tail. The decode step
+// keeps v5; v6 stays as the measured counter-example.
 constexpr int kDeepLoads = 8;
 
 template <typename T>
