@@ -1,6 +1,7 @@
 // Linear layers: the naive matmul, every GEMV version in fp32 and bf16, and the cuBLAS wrappers,
 // against a double-precision CPU product on shapes that are not multiples of any tile or vector.
 #include <cmath>
+#include <cstdlib>
 
 #include "cuda/gemm.hpp"
 #include "cuda/resources.hpp"
@@ -160,4 +161,34 @@ TEST(Kernels, GemmWritesEveryOutput) {
     expect_close(expected, fresh.download(), tol, "bf16 GEMM into fresh memory " + what);
     expect_close(expected, copy.download(), tol, "a kernel reading the GEMM's output " + what);
   }
+}
+
+namespace {
+
+// A kernel with a shared-memory race, on purpose: each thread writes its slot and reads the next
+// warp's with no __syncthreads() between, so what it reads depends on warp scheduling (a
+// read-after-write hazard between warps). Used only by the control below.
+__global__ void racy_neighbour_kernel(float* out) {
+  __shared__ float slot[256];
+  const int t = static_cast<int>(threadIdx.x);
+  slot[t] = static_cast<float>(t);
+  out[t] = slot[(t + 32) % 256];  // the next warp's slot: no barrier orders it
+}
+
+}  // namespace
+
+// The control for racecheck, as GemmWritesEveryOutput is initcheck's: run the way
+// scripts/gpu_sanitize.sh runs racecheck (every hazard printed, the count read from the summary,
+// library kernels' hazards set apart), one racy kernel of ours must be reported and counted as
+// ours, or a clean table means nothing. It runs only when the script asks
+// (LAB_RACECHECK_CONTROL=1); the race makes its output meaningless, so nothing is asserted.
+TEST(Sanitizer, RacecheckReportsARaceOfOurs) {
+  LAB_REQUIRE_GPU();
+  if (std::getenv("LAB_RACECHECK_CONTROL") == nullptr)
+    GTEST_SKIP() << "a control for scripts/gpu_sanitize.sh (LAB_RACECHECK_CONTROL=1)";
+  Stream stream;
+  DeviceBuffer<float> racy(256);
+  racy_neighbour_kernel<<<1, 256, 0, stream.get()>>>(racy.get());
+  LAB_CUDA_CHECK(cudaGetLastError());
+  stream.synchronize();
 }
