@@ -65,6 +65,8 @@ SANITIZE_API="${exclude[*]:+--report-api-errors no}"  # racecheck takes this one
 # initcheck must instrument cuBLAS's kernels to see what they write, so it takes the API option
 # only there (with the kernels left out it reported every read of a GEMM's output, 18k "errors").
 OWN_CUBLAS="test_lab07_cublas"
+# The controls (end of this script) run from test_matmul_gemv, whatever PROGRAMS picks.
+control_exe=$(printf '%s\n' "${tests[@]}" | grep '/test_matmul_gemv$' | head -1)
 if [ -n "${PROGRAMS:-}" ]; then  # a subset by name, e.g. PROGRAMS="test_tensor_parallel test_determinism"
   mapfile -t tests < <(printf '%s\n' "${tests[@]}" | grep -E "/($(echo "$PROGRAMS" | tr ' ' '|'))$")
 fi
@@ -124,19 +126,16 @@ bad=$(grep -vcE 'rc=0 +errors=0( \(\+[0-9]+ in library kernels, [0-9]+ hazards\)
 echo "gpu_sanitize: $(wc -l < "$logs/summary.txt") runs, $bad not clean"
 control_ok=1
 if [[ " ${tools[*]} " == *" initcheck "* ]]; then
-  gemm_test=$(printf '%s\n' "${tests[@]}" | grep '/test_matmul_gemv$' | head -1)
-  if [ -n "$gemm_test" ]; then
-    line=$(run_one initcheck "$gemm_test" _unmarked LAB_NVTX_MARKS=0 'Kernels.GemmWritesEveryOutput' ' ')
+  if [ -n "$control_exe" ]; then
+    line=$(run_one initcheck "$control_exe" _unmarked LAB_NVTX_MARKS=0 'Kernels.GemmWritesEveryOutput' ' ')
     echo "control (initcheck, cuBLAS writes not marked): $line"
     [[ "$line" == *"errors=0" ]] && { control_ok=0; echo "gpu_sanitize: the control reports nothing: the marks are not needed"; }
   fi
 fi
 if [[ " ${tools[*]} " == *" racecheck "* ]]; then
-  gemm_test=$(printf '%s\n' "${tests[@]:-}" | grep '/test_matmul_gemv$' | head -1)
-  [ -z "$gemm_test" ] && gemm_test=$(find "$build" -path '*/tests/*' -name test_matmul_gemv -type f | head -1)
-  if [ -n "$gemm_test" ]; then
+  if [ -n "$control_exe" ]; then
     # One kernel of ours with a shared-memory race: it must be reported and counted as ours.
-    line=$(run_one racecheck "$gemm_test" _control LAB_RACECHECK_CONTROL=1 \
+    line=$(run_one racecheck "$control_exe" _control LAB_RACECHECK_CONTROL=1 \
       'Sanitizer.RacecheckReportsARaceOfOurs')
     echo "control (racecheck, a racy kernel of ours): $line"
     [[ "$line" =~ errors=[1-9] ]] || { control_ok=0; echo "gpu_sanitize: the racecheck control reports nothing of ours"; }
