@@ -11,8 +11,10 @@
 # ones take fewer prompts and steps (tests/gpu/gpu_test.hpp, small_test_scale()).
 # With initcheck, a control run follows: the GEMM test without the NVTX marks that tell the tool
 # about cuBLAS's writes (cuda::mark_initialized); it must report errors, or the marks hide nothing
-# and should go. Logs go to ${OUT:-./gpu_out}/sanitize/; the last lines are a table and the verdict.
-# Exit status 0 only when every run reports 0 errors and exits 0 (and the control is as expected).
+# and should go. With racecheck, its control is a kernel of ours with a race on purpose: it must be
+# reported and counted as ours. Both controls run whatever PROGRAMS picks. Logs go to
+# ${OUT:-./gpu_out}/sanitize/; the last lines are a table and the verdict.
+# Exit status 0 only when every run reports 0 errors and exits 0 (and the controls are as expected).
 set -uo pipefail
 build=${1:-build-gpu}
 logs=${OUT:-$PWD/gpu_out}/sanitize
