@@ -307,20 +307,23 @@ __global__ void __launch_bounds__(kSplitThreads)
 // v3 takes head_dim <= 128; larger heads use v2.
 constexpr int kMaxHeadDimV3 = 128;
 
-template <typename T>
-__global__ void __launch_bounds__(kSplitThreads)
-    attention_split_kv_v3_kernel(const float* q, const T* k_cache, const T* v_cache, float* partial,
-                                 int* counters, float* final_out, int heads, int kv_heads,
-                                 int head_dim, const int* pos, float scale) {
+// The v3 chunk, after the kernel's PDL wait: every load is issued before any is used, then
+// `after_loads()` runs (v4 issues its L2 prefetches there, behind the chunk's own loads).
+template <typename T, typename AfterLoads>
+__device__ inline void split_kv_v3_chunk(const float* q, const T* k_cache, const T* v_cache,
+                                         float* partial, int* counters, float* final_out, int heads,
+                                         int kv_heads, int head_dim, const int* pos, float scale,
+                                         AfterLoads after_loads) {
   constexpr int kVec = 16 / sizeof(T);
   constexpr int kLoads = kMaxHeadDimV3 / kVec / 4;  // a thread's key vectors = its value rows
   __shared__ __align__(16) float sums[kSplitThreads * kVec];
   __shared__ float s[kSplitKeys];
-  wait_for_previous_kernel();
-  allow_next_kernel();
   const auto [h, splits, keys, first, count, kv_dim, head_offset, out] =
       split_chunk(partial, heads, kv_heads, head_dim, pos);
-  if (first >= keys) return;
+  if (first >= keys) {
+    after_loads();
+    return;
+  }
   const int vcols = head_dim / kVec;
   const int j = threadIdx.x / 4, part = threadIdx.x % 4;  // scores: key j, a quarter of it
   const int c = threadIdx.x % vcols, group = threadIdx.x / vcols, groups = blockDim.x / vcols;
@@ -346,6 +349,7 @@ __global__ void __launch_bounds__(kSplitThreads)
       qs[i][e] = q4.x, qs[i][e + 1] = q4.y, qs[i][e + 2] = q4.z, qs[i][e + 3] = q4.w;
     }
   }
+  after_loads();
 
   // 2. Scores and the chunk's softmax numerators e_j = exp(s_j - m), as v2.
   float dot = 0.0f;
@@ -368,7 +372,52 @@ __global__ void __launch_bounds__(kSplitThreads)
   finish_chunk<kVec>(acc, sums, s, m, count, head_dim, group, groups, c, out);
   merge_if_last(partial, counters, final_out, h, splits, keys, head_dim);
 }
+
+template <typename T>
+__global__ void __launch_bounds__(kSplitThreads)
+    attention_split_kv_v3_kernel(const float* q, const T* k_cache, const T* v_cache, float* partial,
+                                 int* counters, float* final_out, int heads, int kv_heads,
+                                 int head_dim, const int* pos, float scale) {
+  wait_for_previous_kernel();
+  allow_next_kernel();
+  split_kv_v3_chunk<T>(q, k_cache, v_cache, partial, counters, final_out, heads, kv_heads, head_dim,
+                       pos, scale, [] {});
+}
 //! [attention_split_kv_v3]
+
+//! [attention_split_kv_v4]
+// Split-KV v4: v3, and while it waits on memory the kernel fills L2 with the next kernel's
+// weights. Attention at decode is latency-bound: a layer's 8 MB of keys and values (llama2-7b,
+// context 512) would stream in ~2 us, the kernel takes ~11 us, and for the rest HBM sits idle.
+// The o projection that follows reads 33.5 MB of weights, which fit in the H100's and H200's
+// 50 MB L2. So every block, the empty ones too, issues `prefetch.global.L2` for its share of
+// those bytes (128-byte lines, after its own loads so that they are not queued behind the
+// prefetches), and o's GEMV then finds its weights in L2. Nothing waits on a prefetch and nothing
+// depends on it: the results are v3's bit for bit; only where the bytes come from changes.
+constexpr int kL2Line = 128;
+
+__device__ inline void prefetch_l2_share(const char* bytes, long long count) {
+  const long long blocks = static_cast<long long>(gridDim.x) * gridDim.y;
+  const long long block = static_cast<long long>(blockIdx.y) * gridDim.x + blockIdx.x;
+  const long long lines = (count + kL2Line - 1) / kL2Line;
+  const long long per_block = (lines + blocks - 1) / blocks;
+  const long long first = block * per_block, last = min(lines, first + per_block);
+  for (long long line = first + threadIdx.x; line < last; line += blockDim.x)
+    asm volatile("prefetch.global.L2 [%0];" ::"l"(bytes + line * kL2Line));
+}
+
+template <typename T>
+__global__ void __launch_bounds__(kSplitThreads)
+    attention_split_kv_v4_kernel(const float* q, const T* k_cache, const T* v_cache, float* partial,
+                                 int* counters, float* final_out, int heads, int kv_heads,
+                                 int head_dim, const int* pos, float scale, const char* prefetch,
+                                 long long prefetch_bytes) {
+  wait_for_previous_kernel();  // before the prefetches too: the kernel before streams its own
+  allow_next_kernel();         // weights, which would evict the lines again
+  split_kv_v3_chunk<T>(q, k_cache, v_cache, partial, counters, final_out, heads, kv_heads, head_dim,
+                       pos, scale, [&] { prefetch_l2_share(prefetch, prefetch_bytes); });
+}
+//! [attention_split_kv_v4]
 
 __global__ void attention_merge_kernel(const float* partial, float* out, int head_dim,
                                        int max_splits, const int* pos) {
@@ -398,7 +447,7 @@ template <typename T>
 int attention_cached(const float* d_q, const T* d_k_cache, const T* d_v_cache, float* d_out, int n,
                      int heads, int kv_heads, int head_dim, const int* d_pos, int max_keys,
                      cudaStream_t stream, float* d_split_scratch, bool pdl, int* d_split_counters,
-                     int split_kv_version) {
+                     int split_kv_version, const void* d_prefetch_l2, std::size_t prefetch_bytes) {
   if (n == 0) return 0;
   const int threads = 256;
   require(head_dim <= threads, "attention_cached: head_dim " + std::to_string(head_dim) +
@@ -422,6 +471,14 @@ int attention_cached(const float* d_q, const T* d_k_cache, const T* d_v_cache, f
     // v3 needs the last-block merge (counters), head_dim <= 128 and a 16-byte aligned q.
     const bool v3 = vector16 && split_kv_version >= 3 && d_split_counters != nullptr &&
                     head_dim <= kMaxHeadDimV3 && reinterpret_cast<std::uintptr_t>(d_q) % 16 == 0;
+    if (v3 && split_kv_version >= 4 && d_prefetch_l2 != nullptr) {
+      launch_kernel(attention_split_kv_v4_kernel<T>, dim3(heads, max_splits), kSplitThreads, 0,
+                    stream, pdl, d_q, d_k_cache, d_v_cache, d_split_scratch, d_split_counters,
+                    d_out, heads, kv_heads, head_dim, d_pos, scale,
+                    static_cast<const char*>(d_prefetch_l2),
+                    static_cast<long long>(prefetch_bytes));
+      return 1;
+    }
     if (v3) {
       launch_kernel(attention_split_kv_v3_kernel<T>, dim3(heads, max_splits), kSplitThreads, 0,
                     stream, pdl, d_q, d_k_cache, d_v_cache, d_split_scratch, d_split_counters,
@@ -459,8 +516,9 @@ template void kv_append<bf16>(const float*, const float*, bf16*, bf16*, int, int
                               cudaStream_t);
 template int attention_cached<float>(const float*, const float*, const float*, float*, int, int,
                                      int, int, const int*, int, cudaStream_t, float*, bool, int*,
-                                     int);
+                                     int, const void*, std::size_t);
 template int attention_cached<bf16>(const float*, const bf16*, const bf16*, float*, int, int, int,
-                                    int, const int*, int, cudaStream_t, float*, bool, int*, int);
+                                    int, const int*, int, cudaStream_t, float*, bool, int*, int,
+                                    const void*, std::size_t);
 
 }  // namespace lab::cuda

@@ -60,13 +60,15 @@ void kv_append(const float* d_k_new, const float* d_v_new, T* d_k_cache, T* d_v_
 /// else v1). With `d_split_counters` (one int per head, zeroed once; v2 leaves them at zero) v2's
 /// last block of each head merges, without them a merge kernel follows. `split_kv_version` 3
 /// (the default) runs v3, all of a chunk's loads at once, where it applies (counters, head_dim <=
-/// 128); 2 keeps v2. `pdl`: launched with programmatic dependent launch (cuda/launch.cuh).
-/// Returns the number of kernels launched.
+/// 128); 2 keeps v2; 4 runs v3 and prefetches `prefetch_bytes` from `d_prefetch_l2` into L2 (the
+/// next kernel's weights) while it waits on memory (v3 when no range is given). `pdl`: launched
+/// with programmatic dependent launch (cuda/launch.cuh). Returns the number of kernels launched.
 template <typename T>
 int attention_cached(const float* d_q, const T* d_k_cache, const T* d_v_cache, float* d_out, int n,
                      int heads, int kv_heads, int head_dim, const int* d_pos, int max_keys,
                      cudaStream_t stream, float* d_split_scratch = nullptr, bool pdl = false,
-                     int* d_split_counters = nullptr, int split_kv_version = 3);
+                     int* d_split_counters = nullptr, int split_kv_version = 3,
+                     const void* d_prefetch_l2 = nullptr, std::size_t prefetch_bytes = 0);
 /// Floats of scratch the split-KV decode path needs: (m, l, o) per head and chunk of 32 keys.
 inline std::int64_t attention_split_scratch_floats(int heads, int head_dim, int max_keys) {
   return static_cast<std::int64_t>(heads) * ((max_keys + 31) / 32) * (head_dim + 2);
