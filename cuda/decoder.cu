@@ -70,6 +70,8 @@ struct DecoderImpl {
     validate(config);
     require(options.capacity >= 1, "the KV cache capacity must be at least 1 token");
     if (options.max_prefill <= 0) options.max_prefill = options.capacity;
+    require(options.prefill_chunk >= 0, "the prefill chunk must be >= 0 tokens (0: no chunks)");
+    options.prefill_chunk = std::min(options.prefill_chunk, options.max_prefill);
     require_device_memory(static_cast<std::size_t>(device_bytes()),
                           "the model " + c.name + " (" + to_string(options.precision) +
                               ", KV cache of " + std::to_string(options.capacity) + " tokens)");
@@ -253,10 +255,10 @@ struct DecoderImpl {
       mark("rope (q, k)", 2);
       kv_append<T>(k, v, kc, vc, n, kvd, d_pos.get(), s);
       mark("kv_append");
-      const int attention_launches =
-          attention_cached<T>(q, kc, vc, attn.get(), n, c.num_heads, c.num_kv_heads, c.head_dim,
-                              d_pos.get(), options.capacity, s, split_scratch.get(), pdl(),
-                              split_counters.get(), options.split_kv_version);
+      const int attention_launches = attention_cached<T>(
+          q, kc, vc, attn.get(), n, c.num_heads, c.num_kv_heads, c.head_dim, d_pos.get(),
+          options.capacity, s, split_scratch.get(), pdl(), split_counters.get(),
+          options.split_kv_version, L.wo.get(), sizeof(T) * static_cast<std::size_t>(qd) * D);
       mark("attention", attention_launches);
       linear(L.wo.get(), attn.get(), x.get(), n, qd, D, /*accumulate=*/true);  // x += o_proj
       mark("o_proj + residual");
@@ -309,10 +311,10 @@ struct DecoderImpl {
                                c.num_heads, c.num_kv_heads, c.head_dim, D, inv_freq.get(),
                                d_pos.get(), s, pdl());
       mark("qkv_proj + norm + rope + append");
-      const int attention_launches =
-          attention_cached<T>(q, kc, vc, attn.get(), 1, c.num_heads, c.num_kv_heads, c.head_dim,
-                              d_pos.get(), options.capacity, s, split_scratch.get(), pdl(),
-                              split_counters.get(), options.split_kv_version);
+      const int attention_launches = attention_cached<T>(
+          q, kc, vc, attn.get(), 1, c.num_heads, c.num_kv_heads, c.head_dim, d_pos.get(),
+          options.capacity, s, split_scratch.get(), pdl(), split_counters.get(),
+          options.split_kv_version, L.wo.get(), sizeof(T) * static_cast<std::size_t>(qd) * D);
       mark("attention", attention_launches);
       gemv<T>(options.gemv, L.wo.get(), attn.get(), x.get(), D, qd, true, s, pdl());  // x += Wo a
       mark("o_proj + residual");
@@ -350,32 +352,66 @@ struct DecoderImpl {
   }
   //! [decode_step]
 
+  // The longest single forward call when `n` tokens come in: all of them, or the prefill chunk.
+  int call_tokens(int n) const {
+    return options.prefill_chunk > 0 ? std::min(n, options.prefill_chunk) : n;
+  }
+
   void check_room(int n) const {
     require(n >= 1, "forward: no tokens");
-    require(n <= options.max_prefill, "forward: " + std::to_string(n) +
-                                          " tokens in one call exceed max_prefill " +
-                                          std::to_string(options.max_prefill));
+    require(call_tokens(n) <= options.max_prefill, "forward: " + std::to_string(n) +
+                                                       " tokens in one call exceed max_prefill " +
+                                                       std::to_string(options.max_prefill));
     require(length + n <= options.capacity, "context of " + std::to_string(length + n) +
                                                 " tokens exceeds the KV cache capacity " +
                                                 std::to_string(options.capacity));
   }
 
-  void upload_tokens(std::span<const int> ids) {
+  void check_ids(std::span<const int> ids) const {
     for (int id : ids)
       require(id >= 0 && id < config.vocab_size,
               "token id " + std::to_string(id) + " is outside the vocabulary");
+  }
+
+  void upload_tokens(std::span<const int> ids) {
+    check_ids(ids);
     LAB_CUDA_CHECK(cudaMemcpyAsync(d_tokens.get(), ids.data(), ids.size_bytes(),
                                    cudaMemcpyHostToDevice, stream.get()));
   }
 
-  std::vector<float> forward(std::span<const int> ids, bool all_logits) {
+  //! [chunked_prefill]
+  // Runs `ids` at positions length.. in calls of call_tokens() tokens: one call, or with
+  // options.prefill_chunk = c, chunks of c (chunked prefill). Each chunk attends to the cache
+  // its predecessors filled, so the result is the one-call result up to rounding (the order of
+  // the sums; in bf16 a GEMM rounds its inputs to bf16, the GEMVs of c = 1 do not); the
+  // activations need room for c tokens, not the whole prompt. With c = 1 the prompt runs
+  // through the decode step's kernels. When `all_logits`, the logits of every token are copied
+  // into `out` (n, V); else `logits` holds the last token's on return. Checks every id first, so
+  // a bad one leaves the cache as it was.
+  void run_chunks(std::span<const int> ids, bool all_logits, std::vector<float>* out) {
     const int n = static_cast<int>(ids.size());
     check_room(n);
-    upload_tokens(ids);
-    launch(d_tokens.get(), n, all_logits);
+    check_ids(ids);
+    const int chunk = call_tokens(n);
+    for (int start = 0; start < n; start += chunk) {
+      const int m = std::min(chunk, n - start);
+      upload_tokens(ids.subspan(static_cast<std::size_t>(start), static_cast<std::size_t>(m)));
+      launch(d_tokens.get(), m, all_logits);
+      if (all_logits)
+        LAB_CUDA_CHECK(cudaMemcpyAsync(
+            out->data() + static_cast<std::size_t>(start) * config.vocab_size, logits.get(),
+            sizeof(float) * m * config.vocab_size, cudaMemcpyDeviceToHost, stream.get()));
+    }
+  }
+  //! [chunked_prefill]
+
+  std::vector<float> forward(std::span<const int> ids, bool all_logits) {
+    const int n = static_cast<int>(ids.size());
     std::vector<float> out(static_cast<std::size_t>(all_logits ? n : 1) * config.vocab_size);
-    LAB_CUDA_CHECK(cudaMemcpyAsync(out.data(), logits.get(), out.size() * sizeof(float),
-                                   cudaMemcpyDeviceToHost, stream.get()));
+    run_chunks(ids, all_logits, &out);
+    if (!all_logits)
+      LAB_CUDA_CHECK(cudaMemcpyAsync(out.data(), logits.get(), out.size() * sizeof(float),
+                                     cudaMemcpyDeviceToHost, stream.get()));
     stream.synchronize();
     length += n;
     return out;
@@ -390,8 +426,7 @@ struct DecoderImpl {
     require(n + max_new - 1 <= options.capacity,
             "prompt (" + std::to_string(n) + ") + new tokens (" + std::to_string(max_new) +
                 ") exceed the KV cache capacity " + std::to_string(options.capacity));
-    upload_tokens(prompt);
-    launch(d_tokens.get(), n, false);  // prefill
+    run_chunks(prompt, false, nullptr);  // prefill
     argmax(logits.get(), config.vocab_size, d_token.get(), d_history.get(), d_step.get(),
            stream.get());
     length += n;

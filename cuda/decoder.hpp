@@ -27,12 +27,16 @@ struct DecoderOptions {
   int capacity = 1024;                    ///< tokens the KV cache holds
   GemvVersion gemv = GemvVersion::V5Pdl;  ///< the decode GEMV (o_proj, down_proj; unfused: all)
   int max_prefill = 0;                    ///< longest prefill call (0: capacity)
+  /// Chunked prefill: a prompt runs in calls of at most this many tokens (0: one call, which
+  /// must fit in max_prefill). 1 runs it through the decode step's kernels, no GEMM.
+  int prefill_chunk = 0;
   /// Decode step with the fused GEMVs (RMSNorm, RoPE, KV append and SwiGLU folded in; 6 kernels a
   /// layer instead of 12) where the shapes allow (decode_gemv_fusable).
   bool fuse = true;
   /// Decode-step kernels launched with programmatic dependent launch (cuda/launch.cuh).
   bool pdl = true;
-  /// Decode attention: split-KV v3 (all of a chunk's loads at once) or 2 (attention_cached).
+  /// Decode attention: split-KV v3 (all of a chunk's loads at once), 4 (v3, and it prefetches
+  /// o_proj's weights into L2 while it waits on memory) or 2 (attention_cached).
   int split_kv_version = 3;
 };
 

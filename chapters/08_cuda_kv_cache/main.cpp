@@ -40,6 +40,7 @@ struct Options {
   std::string chat;                // --chat: a user message; the reply is streamed
   int max_new_tokens = 0;          // 0: 32 for the narrated run; a chat runs to its end
   std::string precision = "bf16";  // --precision of the chat decoder
+  int prefill_chunk = 0;           // --prefill-chunk: the prompt in chunks of this many tokens
   lab::SamplerSettings sampler{0.0, 0, 1.0, 0.0, 1.0, 0};  // temperature 0: greedy
   BenchOptions bench_options;                              // --context, --steps, --bench-model
 };
@@ -69,6 +70,7 @@ int narrate(const Options& o, nlohmann::json& out) {
     DecoderOptions options;
     options.precision = precision;
     options.capacity = static_cast<int>(prompt.size()) + o.max_new_tokens;
+    options.prefill_chunk = o.prefill_chunk;
     Decoder gpu(model.weights, options);
     // Step by step through forward(), comparing each step's logits with chapter 4's.
     std::vector<float> logits = gpu.forward(prompt);
@@ -120,6 +122,7 @@ int chat(const Options& o, nlohmann::json& out) {
   DecoderOptions options;
   options.precision = lab::cuda::parse_decoder_precision(o.precision);
   options.capacity = static_cast<int>(prompt.size()) + max_new;
+  options.prefill_chunk = o.prefill_chunk;
   Decoder gpu(model.weights, options);
   const bool greedy = o.sampler.temperature == 0;
   std::printf("model: %s, %s on the GPU\n%s, up to %d new tokens\n\n", lab::describe(c).c_str(),
@@ -212,6 +215,10 @@ int main(int argc, char** argv) {
   app.add_option("--precision", o.precision, "storage of the chat decoder's weights and cache")
       ->check(CLI::IsMember({"fp32", "bf16"}))
       ->capture_default_str();
+  app.add_option("--prefill-chunk", o.prefill_chunk,
+                 "run the prompt in chunks of this many tokens (1: through the decode kernels, "
+                 "no GEMM; 0 = one call)")
+      ->check(CLI::Range(0, 32768));
   // Sampling for --chat, as in chapter 5 (ranges checked by lab::validate, naming the flag).
   app.add_option("--temperature", o.sampler.temperature,
                  "chat: softmax temperature, >= 0 (0 = greedy on the GPU)")

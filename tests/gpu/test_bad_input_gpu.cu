@@ -149,6 +149,24 @@ TEST(BadInputGpu, TokenOutsideTheVocabularyIsRefused) {
         << id;
   }
   EXPECT_EQ(gpu.length(), 0);
+  // Chunked: the bad id is in the third chunk; no chunk may have run before it was seen.
+  DecoderOptions chunked = options;
+  chunked.prefill_chunk = 2;
+  Decoder gpu2(w, chunked);
+  const std::vector<int> tokens = {256, 1, 2, 3, 300};
+  EXPECT_NE(error_of([&] { gpu2.forward(tokens); }).find("is outside the vocabulary"),
+            std::string::npos);
+  EXPECT_EQ(gpu2.length(), 0);
+  EXPECT_EQ(gpu2.forward(std::span<const int>(tokens.data(), 4)).size(), 258u) << "still usable";
+}
+
+TEST(BadInputGpu, NegativePrefillChunkIsRefused) {
+  LAB_REQUIRE_GPU();
+  const lab::ModelWeights w = lab::random_weights(lab::preset("tiny"), 3);
+  DecoderOptions options;
+  options.prefill_chunk = -1;
+  EXPECT_NE(error_of([&] { Decoder gpu(w, options); }).find("the prefill chunk must be >= 0"),
+            std::string::npos);
 }
 
 }  // namespace

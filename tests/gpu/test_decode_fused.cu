@@ -287,3 +287,78 @@ TEST(Decoder, FusedDecodeStepMatchesUnfused) {
       EXPECT_EQ(b.length(), static_cast<int>(prompt.size())) << "profiling rolls the cache back";
     }
 }
+
+// Split-KV v4 is v3 plus L2 prefetches of o_proj's weights: a hint to the memory system, so the
+// logits must equal v3's bit for bit, step after step, with and without the graph.
+TEST(Decoder, L2PrefetchingAttentionChangesNoBit) {
+  LAB_REQUIRE_GPU();
+  ModelConfig odd = preset("tiny");
+  odd.name = "odd";
+  odd.num_heads = 6, odd.num_kv_heads = 2, odd.head_dim = 24, odd.hidden_size = 144;
+  odd.intermediate_size = 200, odd.num_layers = 3, odd.vocab_size = 300;
+  Rng rng(50);
+  for (const ModelConfig& c : {preset("tiny"), odd}) {
+    const ModelWeights weights = random_weights(c, 51);
+    DecoderOptions v3{DecoderPrecision::BF16, 64}, v4{DecoderPrecision::BF16, 64};
+    v3.split_kv_version = 3, v4.split_kv_version = 4;
+    Decoder a(weights, v3), b(weights, v4);
+    std::vector<int> prompt(9);
+    for (int& t : prompt) t = static_cast<int>(rng.below(static_cast<std::uint64_t>(c.vocab_size)));
+    a.forward(prompt), b.forward(prompt);
+    for (int step = 0; step < 8; ++step) {
+      const int token = static_cast<int>(rng.below(static_cast<std::uint64_t>(c.vocab_size)));
+      ASSERT_EQ(a.forward(std::span<const int>(&token, 1)),
+                b.forward(std::span<const int>(&token, 1)))
+          << c.name << " step " << step;
+    }
+    a.reset(), b.reset();
+    EXPECT_EQ(a.generate_greedy(prompt, 10, true), b.generate_greedy(prompt, 10, true)) << c.name;
+  }
+}
+
+// Chunked prefill: the prompt in chunks of c tokens, each attending to the cache the earlier
+// chunks filled, against one call. c = 1 runs the prompt through the decode step's kernels; a
+// chunk longer than the prompt is one call. fp32: within the tolerance of two summation orders;
+// bf16: the one-call prefill rounds its GEMMs' inputs to bf16, the GEMVs of c = 1 do not, so the
+// storage tolerance. Greedy continuations must agree as well; and a prompt longer than max_prefill
+// (refused in one call) runs in chunks.
+TEST(Decoder, ChunkedPrefillMatchesOneCall) {
+  LAB_REQUIRE_GPU();
+  ModelConfig odd = preset("tiny");
+  odd.name = "odd";
+  odd.num_heads = 6, odd.num_kv_heads = 2, odd.head_dim = 24, odd.hidden_size = 144;
+  odd.intermediate_size = 200, odd.num_layers = 3, odd.vocab_size = 300;
+  Rng rng(52);
+  for (const ModelConfig& c : {preset("tiny"), odd})
+    for (DecoderPrecision precision : {DecoderPrecision::FP32, DecoderPrecision::BF16}) {
+      const ModelWeights weights = random_weights(c, 53);
+      std::vector<int> prompt(13);
+      for (int& t : prompt)
+        t = static_cast<int>(rng.below(static_cast<std::uint64_t>(c.vocab_size)));
+      Decoder whole(weights, DecoderOptions{precision, 64});
+      const auto expected = whole.forward(prompt, /*all_logits=*/true);
+      whole.reset();
+      const auto expected_tokens = whole.generate_greedy(prompt, 8, true);
+      const Tolerance tol = precision == DecoderPrecision::FP32
+                                ? tolerance_for(DType::FP32, c.intermediate_size, c.num_layers + 1)
+                                : storage_tolerance(DType::BF16, c.num_layers + 1);
+      for (int chunk : {1, 3, 5, 20}) {
+        DecoderOptions options{precision, 64};
+        options.prefill_chunk = chunk;
+        options.max_prefill = chunk;  // room for one chunk, not the prompt (chunk < 13)
+        Decoder chunked(weights, options);
+        const auto got = chunked.forward(prompt, /*all_logits=*/true);
+        ASSERT_EQ(got.size(), expected.size());
+        const auto r = compare(expected, got, tol);
+        EXPECT_TRUE(r.passed) << c.name << " " << to_string(precision) << " chunk " << chunk << ": "
+                              << summary(r);
+        EXPECT_EQ(chunked.length(), static_cast<int>(prompt.size()));
+        // Greedy tokens: where both prefills round the same inputs (all but bf16 with chunk 1,
+        // whose logits differ by more than a near-tie may take).
+        if (precision == DecoderPrecision::BF16 && chunk == 1) continue;
+        chunked.reset();
+        EXPECT_EQ(chunked.generate_greedy(prompt, 8, true), expected_tokens)
+            << c.name << " " << to_string(precision) << " chunk " << chunk;
+      }
+    }
+}
