@@ -172,6 +172,16 @@ void check_gemv_rmsnorm_qkv_rope(std::uint64_t seed) {
   }
 }
 
+// A decoder configuration whose sizes are multiples of 8 (whole 16-byte bf16 vectors: the fused
+// kernels and split-KV v3 apply) but of no block size.
+ModelConfig odd_config() {
+  ModelConfig odd = preset("tiny");
+  odd.name = "odd";
+  odd.num_heads = 6, odd.num_kv_heads = 2, odd.head_dim = 24, odd.hidden_size = 144;
+  odd.intermediate_size = 200, odd.num_layers = 3, odd.vocab_size = 300;
+  return odd;
+}
+
 }  // namespace
 
 TEST(Kernels, GemvRmsnormMatchesNormThenGemv) {
@@ -234,10 +244,7 @@ TEST(Kernels, ProgrammaticDependentLaunchChainMatchesPlainLaunches) {
 // and on tiny; fp32 and bf16; then the profile of one step has the expected kernels.
 TEST(Decoder, FusedDecodeStepMatchesUnfused) {
   LAB_REQUIRE_GPU();
-  ModelConfig odd = preset("tiny");
-  odd.name = "odd";
-  odd.num_heads = 6, odd.num_kv_heads = 2, odd.head_dim = 24, odd.hidden_size = 144;
-  odd.intermediate_size = 200, odd.num_layers = 3, odd.vocab_size = 300;
+  const ModelConfig odd = odd_config();
   Rng rng(48);
   for (const ModelConfig& c : {preset("tiny"), odd})
     for (DecoderPrecision precision : {DecoderPrecision::FP32, DecoderPrecision::BF16}) {
@@ -292,10 +299,7 @@ TEST(Decoder, FusedDecodeStepMatchesUnfused) {
 // logits must equal v3's bit for bit, step after step, with and without the graph.
 TEST(Decoder, L2PrefetchingAttentionChangesNoBit) {
   LAB_REQUIRE_GPU();
-  ModelConfig odd = preset("tiny");
-  odd.name = "odd";
-  odd.num_heads = 6, odd.num_kv_heads = 2, odd.head_dim = 24, odd.hidden_size = 144;
-  odd.intermediate_size = 200, odd.num_layers = 3, odd.vocab_size = 300;
+  const ModelConfig odd = odd_config();
   Rng rng(50);
   for (const ModelConfig& c : {preset("tiny"), odd}) {
     const ModelWeights weights = random_weights(c, 51);
@@ -324,10 +328,7 @@ TEST(Decoder, L2PrefetchingAttentionChangesNoBit) {
 // (refused in one call) runs in chunks.
 TEST(Decoder, ChunkedPrefillMatchesOneCall) {
   LAB_REQUIRE_GPU();
-  ModelConfig odd = preset("tiny");
-  odd.name = "odd";
-  odd.num_heads = 6, odd.num_kv_heads = 2, odd.head_dim = 24, odd.hidden_size = 144;
-  odd.intermediate_size = 200, odd.num_layers = 3, odd.vocab_size = 300;
+  const ModelConfig odd = odd_config();
   Rng rng(52);
   for (const ModelConfig& c : {preset("tiny"), odd})
     for (DecoderPrecision precision : {DecoderPrecision::FP32, DecoderPrecision::BF16}) {
