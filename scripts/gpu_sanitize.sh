@@ -74,6 +74,10 @@ control_exe=$(printf '%s\n' "${tests[@]}" | grep '/test_matmul_gemv$' | head -1)
 if [ -n "${PROGRAMS:-}" ]; then  # a subset by name, e.g. PROGRAMS="test_tensor_parallel test_determinism"
   mapfile -t tests < <(printf '%s\n' "${tests[@]}" | grep -E "/($(echo "$PROGRAMS" | tr ' ' '|'))$")
 fi
+racecheck_errors() {  # E + W of the log's "RACECHECK SUMMARY: H hazards displayed (E errors, W warnings)"
+  sed -nE 's/.*RACECHECK SUMMARY: .*\(([0-9]+) errors?, ([0-9]+) warnings?\).*/\1 \2/p' "$1" |
+    tail -1 | awk '{print $1 + $2}'
+}
 run_one() {  # run_one TOOL EXE [LOG-SUFFIX [ENV=VALUE [gtest filter [no-exclude]]]]
   local tool=$1 exe=$2 suffix=${3:-} env=${4:-LAB_NVTX_MARKS=1} filter=${5:-*} name rc errors log
   local -a excl
@@ -93,9 +97,8 @@ run_one() {  # run_one TOOL EXE [LOG-SUFFIX [ENV=VALUE [gtest filter [no-exclude
     timeout "$per_run_timeout" compute-sanitizer --tool "$tool" --error-exitcode 9 \
     --print-limit $limit "${excl[@]}" "$exe" --gtest_brief=1 --gtest_filter="$filter" > "$log" 2>&1
   rc=$?
-  if [ "$tool" = racecheck ]; then  # "RACECHECK SUMMARY: H hazards displayed (E errors, W warnings)"
-    errors=$(sed -nE 's/.*RACECHECK SUMMARY: .*\(([0-9]+) errors?, ([0-9]+) warnings?\).*/\1 \2/p' "$log" |
-      tail -1 | awk '{print $1 + $2}')
+  if [ "$tool" = racecheck ]; then
+    errors=$(racecheck_errors "$log")
   else
     errors=$(grep -Eo 'ERROR SUMMARY: [0-9]+' "$log" | grep -Eo '[0-9]+$' | tail -1)
   fi
@@ -146,11 +149,10 @@ run_chapter() {  # run_chapter TOOL @NAME: one of chapter_runs on real SmolLM2
   timeout "$per_run_timeout" compute-sanitizer --tool "$tool" --error-exitcode 9 --print-limit 0 \
     "${excl[@]}" "${cmd[@]}" > "$log" 2>&1
   rc=$?
-  errors=$(sed -nE 's/.*RACECHECK SUMMARY: .*\(([0-9]+) errors?, ([0-9]+) warnings?\).*/\1 \2/p' "$log" |
-    tail -1 | awk '{print $1 + $2}')
+  errors=$(racecheck_errors "$log")
   printf '%-28s %-10s rc=%-3s errors=%s\n' "$name" "$tool" "$rc" "${errors:-?}"
 }
-export -f run_one
+export -f run_one racecheck_errors
 export logs per_run_timeout SANITIZE_EXCLUDE SANITIZE_API OWN_CUBLAS build
 jobs_list=() by_chapters=""
 for exe in "${tests[@]}"; do
