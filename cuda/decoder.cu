@@ -309,7 +309,7 @@ struct DecoderImpl {
       // q = RoPE(Wq n), cache[pos] = (RoPE(Wk n), Wv n), n = rmsnorm(x)
       gemv_rmsnorm_qkv_rope<T>(L.w_qkv.get(), x.get(), L.attn_norm.get(), eps, q, kc, vc,
                                c.num_heads, c.num_kv_heads, c.head_dim, D, inv_freq.get(),
-                               d_pos.get(), s, pdl());
+                               d_pos.get(), s, pdl(), options.gemv);
       mark("qkv_proj + norm + rope + append");
       const int attention_launches = attention_cached<T>(
           q, kc, vc, attn.get(), 1, c.num_heads, c.num_kv_heads, c.head_dim, d_pos.get(),
@@ -320,13 +320,14 @@ struct DecoderImpl {
       mark("o_proj + residual");
       // act = silu(Wg n) ⊙ (Wu n), n = rmsnorm(x)
       gemv_rmsnorm_swiglu<T>(L.w_gate_up.get(), x.get(), L.mlp_norm.get(), eps, act.get(), F, D, s,
-                             pdl());
+                             pdl(), options.gemv);
       mark("gate_up_proj + norm + swiglu");
       gemv<T>(options.gemv, L.w_down.get(), act.get(), x.get(), D, F, true, s,
               pdl());  // x += Wd act
       mark("down_proj + residual");
     }
-    gemv_rmsnorm<T>(out, x.get(), final_norm.get(), eps, logits.get(), c.vocab_size, D, s, pdl());
+    gemv_rmsnorm<T>(out, x.get(), final_norm.get(), eps, logits.get(), c.vocab_size, D, s, pdl(),
+                    options.gemv);
     mark("lm_head + final_norm");
     advance_position(d_pos.get(), 1, s);
     mark("advance_position");

@@ -1,10 +1,12 @@
 // The decode GEMV family, y = W x: at batch 1 every weight is read once and used for one
 // multiply-add, so the intensity is ~1 FLOP/byte in bf16 and the only figure of merit is the share
 // of memory bandwidth reached (the memory wall, 内存墙). Each version fixes one thing.
+#include <algorithm>
 #include <cstdint>
 
 #include <string>
 
+#include "cuda/bulk_copy.cuh"
 #include "cuda/check.cuh"
 #include "cuda/kernels.hpp"
 #include "cuda/launch.cuh"
@@ -26,6 +28,10 @@ const char* to_string(GemvVersion version) {
       return "v5_pdl";
     case GemvVersion::V6Deep:
       return "v6_deep";
+    case GemvVersion::V7Slab:
+      return "v7_slab";
+    case GemvVersion::V8Ring:
+      return "v8_ring";
   }
   return "?";
 }
@@ -293,6 +299,148 @@ __global__ void __launch_bounds__(kRowsPerBlock * 32, 4)
 }
 //! [gemv_v6]
 
+//! [gemv_v7]
+// v7: the block's whole slab of weights in flight before it waits. v3 to v6 keep each lane's
+// loads in registers, so a warp has 4-8 loads of 16 bytes in flight and walks its row in several
+// round trips; at a kernel's end the last warps finish those trips one after another while the
+// rest of the memory system idles, and under PDL the next kernel's blocks can only issue their
+// first batch (registers again) before they wait. Measured, that is ~5 us a kernel at every
+// boundary, even back to back with PDL: the largest of the decode step's losses (PERF_NOTES.md).
+// v7 gives each block a slab of consecutive rows (one contiguous stretch of W) and has one thread
+// issue it whole to the bulk copy engine (cuda/bulk_copy.cuh) straight into shared memory,
+// before wait_for_previous_kernel(): no register holds a byte in flight, so a block's entire
+// share of the matrix streams while the previous kernel drains, and the slab lands at the rate
+// of the memory, not of a warp's round trips.
+// The multiply turns the loop around: thread t takes vectors t, t + 256, ... of every row of the
+// slab, so it loads its slice of x once (into registers) and uses it for all the rows; a block
+// reads x once, however many rows it holds (the slabs fill most of the SM's shared memory, and L1
+// lives in the same 256 KB: x read once a row would miss). The row sums then meet across the
+// warps in shared memory, in a fixed order: the same bits on every run.
+// Measured (H200, PERF_NOTES.md; share of the read, 8 launches back to back with PDL, v5 -> v7):
+// qkv 79.6 -> 78.1%, o 65.4 -> 60.2%, gate_up 87.7 -> 81.4%, down 74.2 -> 68.6%, lm_head 91.6 ->
+// 82.2%; the decode step with v7 everywhere 4.74 ms against 4.01. The prediction is refuted twice
+// over. At the boundary: v7 gains from PDL what v5 gains (o: +11 points against +12), so a deeper
+// prologue bought nothing there; what is left at a boundary is not bytes in flight but the fixed
+// time from one kernel's end to the next one's wait returning. In the steady state: a block now
+// loads, then multiplies, then reduces across warps (two barriers), a serial chain per 32 KB,
+// where v5's 48 warps an SM each stream their own row with no barrier at all. Kept as the
+// counter-example, with the bulk copy engine it teaches.
+constexpr int kSlabThreads = 256;
+constexpr int kSlabRows = 16;  // the most rows a slab holds (registers: one sum a row)
+
+// A slab's target size. Measured with v7 (PERF_NOTES.md), decode step on Llama-2-7B: 32 KB
+// 4.74 ms, 64 KB 4.79 ms, 128 KB 6.08 ms (one block an SM: nothing loads while it multiplies).
+constexpr std::size_t kSlabBytes = 32 * 1024;
+
+// Σ over one 16-byte vector of weights times 16 / sizeof(T) floats held in registers.
+template <typename T>
+__device__ inline float dot16_registers(uint4 packed, const float (&x)[16 / sizeof(T)]) {
+  float w[16 / sizeof(T)];
+  unpack16<T>(packed, w);
+  float acc = 0.0f;
+#pragma unroll
+  for (int i = 0; i < static_cast<int>(16 / sizeof(T)); ++i) acc += w[i] * x[i];
+  return acc;
+}
+
+// sums[r] = Σ_c slab[r, c] x'[c] for the slab's `rows` rows (≤ kSlabRows) of `vectors` 16-byte
+// vectors, x' = x ⊙ gain when `gain` is given (RMSNorm's gain; then it also returns Σ x², for the
+// norm's scale). x and gain are global, written by earlier kernels: call after the PDL wait. The
+// slab is waited for (`bar`) only once the thread's first slice of x is on its way.
+template <typename T>
+__device__ float slab_row_dots(const uint4* slab, std::uint64_t* bar, int rows, int vectors,
+                               const float* x, const float* gain, float* partial, float* sums) {
+  constexpr int kVec = 16 / sizeof(T);
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = blockDim.x / 32;
+  float acc[kSlabRows] = {};
+  float sum_sq = 0.0f;
+  bool landed = false;
+  for (int v = threadIdx.x; v < vectors; v += blockDim.x) {
+    float xv[kVec];
+#pragma unroll
+    for (int i = 0; i < kVec; i += 4) {
+      const float4 x4 =
+          __ldg(reinterpret_cast<const float4*>(x + static_cast<long long>(v) * kVec + i));
+      xv[i] = x4.x, xv[i + 1] = x4.y, xv[i + 2] = x4.z, xv[i + 3] = x4.w;
+    }
+    if (gain != nullptr) {
+#pragma unroll
+      for (int i = 0; i < kVec; i += 4) {
+        const float4 g4 =
+            __ldg(reinterpret_cast<const float4*>(gain + static_cast<long long>(v) * kVec + i));
+        sum_sq +=
+            xv[i] * xv[i] + xv[i + 1] * xv[i + 1] + xv[i + 2] * xv[i + 2] + xv[i + 3] * xv[i + 3];
+        xv[i] *= g4.x, xv[i + 1] *= g4.y, xv[i + 2] *= g4.z, xv[i + 3] *= g4.w;
+      }
+    }
+    if (!landed) bulk_wait(bar, 0), landed = true;
+#pragma unroll
+    for (int r = 0; r < kSlabRows; ++r)
+      if (r < rows) acc[r] += dot16_registers<T>(slab[static_cast<long long>(r) * vectors + v], xv);
+  }
+  // partial: [warps][kSlabRows] row sums, then [warps] sums of x².
+#pragma unroll
+  for (int r = 0; r < kSlabRows; ++r) {
+    if (r >= rows) break;
+    const float s = warp_sum(acc[r]);
+    if (lane == 0) partial[warp * kSlabRows + r] = s;
+  }
+  sum_sq = warp_sum(sum_sq);
+  if (lane == 0) partial[warps * kSlabRows + warp] = sum_sq;
+  __syncthreads();
+  if (static_cast<int>(threadIdx.x) < rows) {
+    float sum = 0.0f;  // the warps in order: the same sum on every run
+    for (int w = 0; w < warps; ++w) sum += partial[w * kSlabRows + threadIdx.x];
+    sums[threadIdx.x] = sum;
+  }
+  float total_sq = 0.0f;
+  for (int w = 0; w < warps; ++w) total_sq += partial[warps * kSlabRows + w];
+  __syncthreads();
+  return total_sq;
+}
+
+// Thread 0 starts the copies of up to two stretches of rows (`n` rows from row a, then `n` from
+// row b when b >= 0) into the slab, counted on `bar`; every thread returns once the barrier is
+// initialised. The weights never depend on an earlier kernel: call before the PDL wait.
+template <typename T>
+__device__ void start_slab(const T* w, int cols, int a, int b, int n, uint4* slab,
+                           std::uint64_t* bar) {
+  if (threadIdx.x == 0) {
+    const std::uint32_t stretch = static_cast<std::uint32_t>(n) * cols * sizeof(T);
+    bulk_barrier_init(bar);
+    bulk_expect_bytes(bar, b >= 0 ? 2 * stretch : stretch);
+    bulk_copy(slab, w + static_cast<long long>(a) * cols, stretch, bar);
+    if (b >= 0) bulk_copy(slab + stretch / 16, w + static_cast<long long>(b) * cols, stretch, bar);
+  }
+  __syncthreads();
+}
+
+// The shared memory every slab kernel declares next to its dynamic slab.
+struct SlabShared {
+  std::uint64_t bar;
+  float partial[(kSlabRows + 1) * kSlabThreads / 32];
+  float sums[kSlabRows];
+};
+
+template <typename T>
+__global__ void __launch_bounds__(kSlabThreads)
+    gemv_v7_slab_kernel(const T* w, const float* x, float* y, int rows, int cols, int slab_rows,
+                        bool accumulate) {
+  extern __shared__ uint4 slab[];
+  __shared__ SlabShared sh;
+  allow_next_kernel();
+  const int r0 = blockIdx.x * slab_rows, n = min(slab_rows, rows - r0);
+  start_slab(w, cols, r0, -1, n, slab, &sh.bar);
+  wait_for_previous_kernel();  // x and y: written by earlier kernels
+  slab_row_dots<T>(slab, &sh.bar, n, cols / (16 / static_cast<int>(sizeof(T))), x, nullptr,
+                   sh.partial, sh.sums);
+  if (static_cast<int>(threadIdx.x) < n) {
+    const int r = r0 + threadIdx.x;
+    y[r] = accumulate ? y[r] + sh.sums[threadIdx.x] : sh.sums[threadIdx.x];
+  }
+}
+//! [gemv_v7]
+
 //! [gemv_fused]
 // The decode step's other GEMVs carry their neighbours, on v4's block structure: x staged once
 // per block in shared memory, where RMSNorm folds in for free: the block multiplies x by the gain
@@ -309,6 +457,32 @@ __global__ void __launch_bounds__(kRowsPerBlock * 32, 4)
 // - lm_head (gemv_rmsnorm): one row a warp, v4's kernel with the gain. The final norm folded.
 // (Measured: a warp-local variant, x and gain read through L1 and Σx² summed by each warp, was
 // 5-7% slower on qkv and gate_up; PERF_NOTES.md.)
+// The qkv epilogue for pair p = rows (r0, r1) of the stacked [q | k | v] weight, a and b their
+// normalised dot products: q and k rotated (RoPE at position *pos) and q written fp32, k and v
+// converted to T into the caches' row *pos.
+template <typename T>
+__device__ inline void store_qkv_pair(float a, float b, int p, int r0, int r1, float* q, T* k_cache,
+                                      T* v_cache, int heads, int kv_heads, int head_dim,
+                                      const double* inv_freq, const int* pos) {
+  const int half = head_dim / 2, q_dim = heads * head_dim, kv_dim = kv_heads * head_dim;
+  const long long t = *pos;  // this token's position = its cache row
+  if (p < (heads + kv_heads) * half) {
+    double s, c;  // the angle in double, as rope_kernel computes it
+    sincos(static_cast<double>(t) * inv_freq[p % half], &s, &c);
+    const float ra = a * static_cast<float>(c) - b * static_cast<float>(s);
+    const float rb = b * static_cast<float>(c) + a * static_cast<float>(s);
+    if (r0 < q_dim) {
+      q[r0] = ra, q[r1] = rb;
+    } else {
+      T* k_row = k_cache + t * kv_dim - q_dim;  // indexed by the stacked row
+      k_row[r0] = from_float<T>(ra), k_row[r1] = from_float<T>(rb);
+    }
+  } else {
+    T* v_row = v_cache + t * kv_dim - q_dim - kv_dim;
+    v_row[r0] = from_float<T>(a), v_row[r1] = from_float<T>(b);
+  }
+}
+
 template <typename T>
 __global__ void __launch_bounds__(kWarpsPerBlock * 32, 4)
     gemv_rmsnorm_qkv_rope_kernel(const T* w, const float* x, const float* gain, float eps, float* q,
@@ -338,23 +512,8 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32, 4)
   warp_dot_rows<T, 2, kDeep / 2>(rows, xs, vectors, wv, acc);
   if (p >= pairs || lane != 0) return;
   const float inv_rms = rsqrtf(sum_sq / cols + eps);
-  const float a = acc[0] * inv_rms, b = acc[1] * inv_rms;
-  const long long t = *pos;  // this token's position = its cache row
-  if (p < rope_pairs) {
-    double s, c;  // the angle in double, as rope_kernel computes it
-    sincos(static_cast<double>(t) * inv_freq[p % half], &s, &c);
-    const float ra = a * static_cast<float>(c) - b * static_cast<float>(s);
-    const float rb = b * static_cast<float>(c) + a * static_cast<float>(s);
-    if (r0 < q_dim) {
-      q[r0] = ra, q[r1] = rb;
-    } else {
-      T* k_row = k_cache + t * kv_dim - q_dim;  // indexed by the stacked row
-      k_row[r0] = from_float<T>(ra), k_row[r1] = from_float<T>(rb);
-    }
-  } else {
-    T* v_row = v_cache + t * kv_dim - q_dim - kv_dim;
-    v_row[r0] = from_float<T>(a), v_row[r1] = from_float<T>(b);
-  }
+  store_qkv_pair(acc[0] * inv_rms, acc[1] * inv_rms, p, r0, r1, q, k_cache, v_cache, heads,
+                 kv_heads, head_dim, inv_freq, pos);
 }
 
 template <typename T>
@@ -382,6 +541,266 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32, 4)
 }
 //! [gemv_fused]
 
+//! [gemv_slab_fused]
+// The same three fused GEMVs on v7's slabs. The block's rows (both halves of its pairs: RoPE's
+// (i, i + d/2), or gate and up) are two stretches of W, each a bulk copy issued before the PDL
+// wait; each thread multiplies its slice of x by the gain as it loads it and sums x² on the way
+// (RMSNorm's scale, applied to the sums at the end). A block holds `slab_pairs` pairs; for qkv it
+// divides d/2, so a block's pairs lie in one head (or all in v).
+template <typename T>
+__global__ void __launch_bounds__(kSlabThreads)
+    gemv_slab_rmsnorm_qkv_rope_kernel(const T* w, const float* x, const float* gain, float eps,
+                                      float* q, T* k_cache, T* v_cache, int heads, int kv_heads,
+                                      int head_dim, int cols, const double* inv_freq,
+                                      const int* pos, int slab_pairs) {
+  extern __shared__ uint4 slab[];
+  __shared__ SlabShared sh;
+  allow_next_kernel();
+  const int half = head_dim / 2, kv_dim = kv_heads * head_dim, n = slab_pairs;
+  const int rope_pairs = (heads + kv_heads) * half, p0 = blockIdx.x * n;
+  const bool rope = p0 < rope_pairs;
+  // rope: pair p0 + k is rows (a + k, a + half + k); v: rows (a + 2k, a + 2k + 1), 2n in a row.
+  const int a =
+      rope ? (p0 / half) * head_dim + p0 % half : heads * head_dim + kv_dim + 2 * (p0 - rope_pairs);
+  start_slab(w, cols, a, rope ? a + half : -1, rope ? n : 2 * n, slab, &sh.bar);
+  wait_for_previous_kernel();
+  const float sum_sq =
+      slab_row_dots<T>(slab, &sh.bar, 2 * n, cols / (16 / static_cast<int>(sizeof(T))), x, gain,
+                       sh.partial, sh.sums);
+  const int k = threadIdx.x;
+  if (k >= n) return;
+  const float inv_rms = rsqrtf(sum_sq / cols + eps);
+  const int s0 = rope ? k : 2 * k, s1 = rope ? n + k : 2 * k + 1;  // the pair's slab rows
+  const int r0 = a + s0, r1 = rope ? a + half + k : a + s1;
+  store_qkv_pair(sh.sums[s0] * inv_rms, sh.sums[s1] * inv_rms, p0 + k, r0, r1, q, k_cache, v_cache,
+                 heads, kv_heads, head_dim, inv_freq, pos);
+}
+
+template <typename T>
+__global__ void __launch_bounds__(kSlabThreads)
+    gemv_slab_rmsnorm_swiglu_kernel(const T* w, const float* x, const float* gain, float eps,
+                                    float* act, int ffn, int cols, int slab_pairs) {
+  extern __shared__ uint4 slab[];
+  __shared__ SlabShared sh;
+  allow_next_kernel();
+  const int i0 = blockIdx.x * slab_pairs, n = min(slab_pairs, ffn - i0);
+  start_slab(w, cols, i0, ffn + i0, n, slab, &sh.bar);  // gate rows, then up rows
+  wait_for_previous_kernel();
+  const float sum_sq =
+      slab_row_dots<T>(slab, &sh.bar, 2 * n, cols / (16 / static_cast<int>(sizeof(T))), x, gain,
+                       sh.partial, sh.sums);
+  const int k = threadIdx.x;
+  if (k >= n) return;
+  const float inv_rms = rsqrtf(sum_sq / cols + eps);
+  const float g = sh.sums[k] * inv_rms, u = sh.sums[n + k] * inv_rms;
+  act[i0 + k] = g / (1.0f + expf(-g)) * u;  // silu(g)·u, as swiglu_kernel
+}
+
+template <typename T>
+__global__ void __launch_bounds__(kSlabThreads)
+    gemv_slab_rmsnorm_kernel(const T* w, const float* x, const float* gain, float eps, float* y,
+                             int rows, int cols, int slab_rows) {
+  extern __shared__ uint4 slab[];
+  __shared__ SlabShared sh;
+  allow_next_kernel();
+  const int r0 = blockIdx.x * slab_rows, n = min(slab_rows, rows - r0);
+  start_slab(w, cols, r0, -1, n, slab, &sh.bar);
+  wait_for_previous_kernel();
+  const float sum_sq = slab_row_dots<T>(slab, &sh.bar, n, cols / (16 / static_cast<int>(sizeof(T))),
+                                        x, gain, sh.partial, sh.sums);
+  if (static_cast<int>(threadIdx.x) < n)
+    y[r0 + threadIdx.x] = sh.sums[threadIdx.x] * rsqrtf(sum_sq / cols + eps);
+}
+//! [gemv_slab_fused]
+
+//! [gemv_v8]
+// v8: v7's bulk copies as a stream, and x read once a kernel. A v7 block loads its slab, then
+// multiplies, then exits, and the next block starts from nothing, loading x again. v8 keeps the
+// grid resident (as many blocks as fit, each looping over slabs b, b + grid, ...) and gives each
+// block a ring of kRingStages slabs: while it multiplies one, the next is in flight, and the
+// stage it has just finished is refilled at once (a barrier per stage counts its bytes; the
+// phase parity tells one round of the ring from the next). Thread t always takes the same
+// columns (vectors t, t + 256, ...), so its slice of x (times the gain, for the fused norm) is
+// loaded once, after the PDL wait, and held in registers for every slab; Σx², for RMSNorm, is
+// summed once too. A slab then costs its multiply, a shuffle reduction and one barrier (the
+// partial sums alternate between two buffers, so the next slab cannot overwrite them early).
+// The same kernel serves the plain GEMV and the three fused ones: an Op says which rows a slab
+// holds and what becomes of their sums.
+// First measured without the registers (x reloaded a slab, two barriers a slab; PERF_NOTES.md):
+// worse the deeper the ring, 28% of the read at 8 stages of 16 KB: a block streams one slab per
+// latency chain, and deeper rings left fewer blocks.
+constexpr int kRingStages = 2;
+constexpr int kRingXVectors = 6;  // x in registers: rows of up to 6 x 256 16-byte vectors
+
+// y = W x (+ y), one unit a row.
+struct RingPlain {
+  static constexpr int kRowsPerUnit = 1;
+  static constexpr bool kNorm = false;
+  float* y;
+  int rows;
+  bool accumulate;
+  __device__ int units() const { return rows; }
+  __device__ void stretches(int u0, int, int& a, int& b) const { a = u0, b = -1; }
+  template <typename Total>
+  __device__ void store(int u, int k, int, int, int, Total total, float) const {
+    y[u] = accumulate ? y[u] + total(k) : total(k);
+  }
+};
+
+// y = W rmsnorm(x): the lm_head with the final norm.
+struct RingNorm {
+  static constexpr int kRowsPerUnit = 1;
+  static constexpr bool kNorm = true;
+  float* y;
+  int rows;
+  __device__ int units() const { return rows; }
+  __device__ void stretches(int u0, int, int& a, int& b) const { a = u0, b = -1; }
+  template <typename Total>
+  __device__ void store(int u, int k, int, int, int, Total total, float inv_rms) const {
+    y[u] = total(k) * inv_rms;
+  }
+};
+
+// act = silu(W_gate n) ⊙ (W_up n): unit i is gate row i and up row ffn + i.
+struct RingSwiglu {
+  static constexpr int kRowsPerUnit = 2;
+  static constexpr bool kNorm = true;
+  float* act;
+  int ffn;
+  __device__ int units() const { return ffn; }
+  __device__ void stretches(int u0, int, int& a, int& b) const { a = u0, b = ffn + u0; }
+  template <typename Total>
+  __device__ void store(int u, int k, int count, int, int, Total total, float inv_rms) const {
+    const float g = total(k) * inv_rms, up = total(count + k) * inv_rms;
+    act[u] = g / (1.0f + expf(-g)) * up;  // silu(g)·u, as swiglu_kernel
+  }
+};
+
+// q, and k and v into the caches: unit p is RoPE's pair (as gemv_rmsnorm_qkv_rope_kernel). A slab
+// holds a divisor of d/2 pairs, so its pairs lie in one head (two stretches: rows i and i + d/2)
+// or all in v (one stretch, pairs of neighbouring rows).
+template <typename T>
+struct RingQkv {
+  static constexpr int kRowsPerUnit = 2;
+  static constexpr bool kNorm = true;
+  float* q;
+  T* k_cache;
+  T* v_cache;
+  int heads, kv_heads, head_dim;
+  const double* inv_freq;
+  const int* pos;
+  __device__ int units() const { return (heads + 2 * kv_heads) * (head_dim / 2); }
+  __device__ void stretches(int u0, int, int& a, int& b) const {
+    const int half = head_dim / 2, rope_pairs = (heads + kv_heads) * half;
+    const bool rope = u0 < rope_pairs;
+    a = rope ? (u0 / half) * head_dim + u0 % half
+             : (heads + kv_heads) * head_dim + 2 * (u0 - rope_pairs);
+    b = rope ? a + half : -1;
+  }
+  template <typename Total>
+  __device__ void store(int u, int k, int count, int a, int b, Total total, float inv_rms) const {
+    const bool rope = b >= 0;
+    const int s0 = rope ? k : 2 * k, s1 = rope ? count + k : 2 * k + 1;  // the pair's slab rows
+    store_qkv_pair(total(s0) * inv_rms, total(s1) * inv_rms, u, a + s0, rope ? b + k : a + s1, q,
+                   k_cache, v_cache, heads, kv_heads, head_dim, inv_freq, pos);
+  }
+};
+
+// Three blocks an SM (two 32 KB stages each, 85 registers a thread at most): what the earlier ring
+// had; without the cap x's registers took it to ~95 registers and two blocks.
+template <typename T, typename Op>
+__global__ void __launch_bounds__(kSlabThreads, 3)
+    gemv_ring_kernel(const T* w, const float* x, const float* gain, float eps, int cols,
+                     int slab_units, Op op) {
+  constexpr int kVec = 16 / sizeof(T), kWarps = kSlabThreads / 32;
+  extern __shared__ uint4 ring[];
+  __shared__ std::uint64_t bars[kRingStages];
+  __shared__ float partial[2][kWarps * kSlabRows];
+  __shared__ float scratch[32];
+  allow_next_kernel();
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, vectors = cols / kVec;
+  const int n = slab_units, units = op.units(), slabs = (units + n - 1) / n;
+  const long long stage_vectors = static_cast<long long>(n) * Op::kRowsPerUnit * vectors;
+  auto issue = [&](int i) {  // thread 0: this block's i-th slab into stage i % kRingStages
+    const int slab = blockIdx.x + i * gridDim.x;
+    if (slab >= slabs) return;
+    const int u0 = slab * n, count = min(n, units - u0);
+    int a, b;
+    op.stretches(u0, count, a, b);
+    const std::uint32_t stretch =
+        static_cast<std::uint32_t>(b >= 0 ? count : count * Op::kRowsPerUnit) * cols * sizeof(T);
+    std::uint64_t* bar = &bars[i % kRingStages];
+    uint4* dst = ring + (i % kRingStages) * stage_vectors;
+    bulk_expect_bytes(bar, b >= 0 ? 2 * stretch : stretch);
+    bulk_copy(dst, w + static_cast<long long>(a) * cols, stretch, bar);
+    if (b >= 0) bulk_copy(dst + stretch / 16, w + static_cast<long long>(b) * cols, stretch, bar);
+  };
+  if (threadIdx.x == 0) {
+    for (int s = 0; s < kRingStages; ++s) bulk_barrier_init(&bars[s]);
+    for (int i = 0; i < kRingStages; ++i) issue(i);
+  }
+  __syncthreads();
+  wait_for_previous_kernel();  // x and the outputs: earlier kernels'
+  float xv[kRingXVectors][kVec];
+  float sum_sq = 0.0f;
+#pragma unroll
+  for (int j = 0; j < kRingXVectors; ++j) {
+    const int v = threadIdx.x + j * kSlabThreads;
+#pragma unroll
+    for (int e = 0; e < kVec; e += 4) {
+      float4 x4 = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+      if (v < vectors) {
+        x4 = __ldg(reinterpret_cast<const float4*>(x + static_cast<long long>(v) * kVec + e));
+        if (Op::kNorm) {
+          const float4 g4 =
+              __ldg(reinterpret_cast<const float4*>(gain + static_cast<long long>(v) * kVec + e));
+          sum_sq += x4.x * x4.x + x4.y * x4.y + x4.z * x4.z + x4.w * x4.w;
+          x4.x *= g4.x, x4.y *= g4.y, x4.z *= g4.z, x4.w *= g4.w;
+        }
+      }
+      xv[j][e] = x4.x, xv[j][e + 1] = x4.y, xv[j][e + 2] = x4.z, xv[j][e + 3] = x4.w;
+    }
+  }
+  // RMSNorm folded as in the fused kernels: W (x ⊙ g / rms) = (W (x ⊙ g)) / rms.
+  const float inv_rms = Op::kNorm ? rsqrtf(block_sum(sum_sq, scratch) / cols + eps) : 1.0f;
+  for (int i = 0; blockIdx.x + i * gridDim.x < slabs; ++i) {
+    const int u0 = (blockIdx.x + i * gridDim.x) * n, count = min(n, units - u0);
+    const int rows = count * Op::kRowsPerUnit;
+    const uint4* slab = ring + (i % kRingStages) * stage_vectors;
+    bulk_wait(&bars[i % kRingStages], (i / kRingStages) & 1);
+    float acc[kSlabRows] = {};
+#pragma unroll
+    for (int j = 0; j < kRingXVectors; ++j) {
+      const int v = threadIdx.x + j * kSlabThreads;
+      if (v < vectors)
+#pragma unroll
+        for (int r = 0; r < kSlabRows; ++r)
+          if (r < rows)
+            acc[r] += dot16_registers<T>(slab[static_cast<long long>(r) * vectors + v], xv[j]);
+    }
+    float* p = partial[i & 1];
+#pragma unroll
+    for (int r = 0; r < kSlabRows; ++r) {
+      if (r >= rows) break;
+      const float t = warp_sum(acc[r]);
+      if (lane == 0) p[warp * kSlabRows + r] = t;
+    }
+    __syncthreads();  // the stage is read (refill it) and the partial sums are complete
+    if (threadIdx.x == 0) issue(i + kRingStages);
+    if (static_cast<int>(threadIdx.x) < count) {
+      auto total = [&](int row) {  // the warps in order: the same sum on every run
+        float t = 0.0f;
+        for (int wi = 0; wi < kWarps; ++wi) t += p[wi * kSlabRows + row];
+        return t;
+      };
+      int a, b;
+      op.stretches(u0, count, a, b);
+      op.store(u0 + threadIdx.x, threadIdx.x, count, a, b, total, inv_rms);
+    }
+  }
+}
+//! [gemv_v8]
+
 namespace {
 
 // The v4 family's preconditions: whole 16-byte vectors in every row, 16-byte aligned rows and x.
@@ -404,6 +823,65 @@ std::size_t staged_bytes(Kernel kernel, int cols, std::size_t& opted_in) {
   return bytes;
 }
 
+int multiprocessors() {
+  static const int count = [] {
+    int device = 0, sms = 0;
+    LAB_CUDA_CHECK(cudaGetDevice(&device));
+    LAB_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
+    return sms;
+  }();
+  return count;
+}
+
+// Units (rows, or pairs of rows) a v7 slab holds: the largest power of two whose rows fit in the
+// slab's target size and in kSlabRows, that still leaves every SM at least two blocks (small
+// matrices: more, smaller slabs beat fewer, larger ones) and, when `divides` > 0, divides it.
+int slab_units(std::size_t row_bytes, int rows_per_unit, long long units, int divides) {
+  int n = 1;
+  while (2 * n * rows_per_unit <= kSlabRows && 2 * n * rows_per_unit * row_bytes <= kSlabBytes &&
+         2LL * n * 2 * multiprocessors() <= units && (divides == 0 || divides % (2 * n) == 0))
+    n *= 2;
+  return n;
+}
+
+// v7's dynamic shared memory: the slab, and x behind it for the fused kernels. Always opts in:
+// 48 KB of dynamic memory (Llama's qkv slab and x) plus the static barrier and sums is past the
+// default limit, which counts both.
+// Returns 0 when it does not fit in one block's shared memory (the caller falls back to v5).
+template <typename Kernel>
+std::size_t slab_smem(Kernel kernel, std::size_t bytes, std::size_t& opted_in) {
+  constexpr std::size_t kMaxDynamic = 200 * 1024;  // under Hopper's 227 KB, with the static part
+  if (bytes > kMaxDynamic) return 0;
+  if (bytes > opted_in) {
+    LAB_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                        static_cast<int>(bytes)));
+    opted_in = bytes;
+  }
+  return bytes;
+}
+
+// Launches the v8 ring kernel for `op` (units of Op::kRowsPerUnit rows); false when a row is too
+// long for x in registers or for a slab in shared memory (the caller falls back). `divides`: a
+// number the units a slab holds must divide (qkv: d/2), 0 for none.
+template <typename T, typename Op>
+bool launch_ring(const T* w, const float* x, const float* gain, float eps, int cols, int units,
+                 int divides, Op op, cudaStream_t stream, bool pdl) {
+  if (cols / (16 / static_cast<int>(sizeof(T))) > kRingXVectors * kSlabThreads) return false;
+  const std::size_t row_bytes = sizeof(T) * static_cast<std::size_t>(cols);
+  const int n = slab_units(row_bytes, Op::kRowsPerUnit, units, divides);
+  static std::size_t opted_in = 0;  // one per kernel instantiation
+  const std::size_t shared =
+      slab_smem(gemv_ring_kernel<T, Op>, kRingStages * n * Op::kRowsPerUnit * row_bytes, opted_in);
+  if (shared == 0) return false;
+  int per_sm = 0;
+  LAB_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, gemv_ring_kernel<T, Op>,
+                                                               kSlabThreads, shared));
+  const int grid = std::min(ceil_div(units, n), std::max(1, per_sm) * multiprocessors());
+  launch_kernel(gemv_ring_kernel<T, Op>, grid, kSlabThreads, shared, stream, pdl, w, x, gain, eps,
+                cols, n, op);
+  return true;
+}
+
 }  // namespace
 
 template <typename T>
@@ -413,11 +891,23 @@ bool decode_gemv_fusable(const T* d_w, const float* d_x, int cols) {
 
 template <typename T>
 void gemv_rmsnorm(const T* d_w, const float* d_x, const float* d_gain, float eps, float* d_y,
-                  int rows, int cols, cudaStream_t stream, bool pdl) {
+                  int rows, int cols, cudaStream_t stream, bool pdl, GemvVersion family) {
   require(vector16_ok(d_w, d_x, cols) && reinterpret_cast<std::uintptr_t>(d_gain) % 16 == 0,
           "gemv_rmsnorm: needs cols % " + std::to_string(16 / sizeof(T)) +
               " == 0 and 16-byte aligned rows (check decode_gemv_fusable)");
   if (rows == 0) return;
+  if (family == GemvVersion::V8Ring &&
+      launch_ring(d_w, d_x, d_gain, eps, cols, rows, 0, RingNorm{d_y, rows}, stream, pdl))
+    return;
+  if (family == GemvVersion::V7Slab) {
+    const std::size_t row_bytes = sizeof(T) * static_cast<std::size_t>(cols);
+    const int n = slab_units(row_bytes, 1, rows, 0);
+    static std::size_t slab_opted_in = 0;
+    const std::size_t shared = slab_smem(gemv_slab_rmsnorm_kernel<T>, n * row_bytes, slab_opted_in);
+    if (shared > 0)
+      return launch_kernel(gemv_slab_rmsnorm_kernel<T>, ceil_div(rows, n), kSlabThreads, shared,
+                           stream, pdl, d_w, d_x, d_gain, eps, d_y, rows, cols, n);
+  }
   static std::size_t opted_in = 48 * 1024;
   const std::size_t shared = staged_bytes(gemv_v4_in_flight_kernel<T>, cols, opted_in);
   launch_kernel(gemv_v4_in_flight_kernel<T>, ceil_div(rows, kWarpsPerBlock), kWarpsPerBlock * 32,
@@ -428,12 +918,29 @@ template <typename T>
 void gemv_rmsnorm_qkv_rope(const T* d_w_qkv, const float* d_x, const float* d_gain, float eps,
                            float* d_q, T* d_k_cache, T* d_v_cache, int heads, int kv_heads,
                            int head_dim, int cols, const double* d_inv_freq, const int* d_pos,
-                           cudaStream_t stream, bool pdl) {
+                           cudaStream_t stream, bool pdl, GemvVersion family) {
   require(vector16_ok(d_w_qkv, d_x, cols) && reinterpret_cast<std::uintptr_t>(d_gain) % 16 == 0,
           "gemv_rmsnorm_qkv_rope: needs cols % " + std::to_string(16 / sizeof(T)) +
               " == 0 and 16-byte aligned rows (check decode_gemv_fusable)");
   require(head_dim % 2 == 0, "gemv_rmsnorm_qkv_rope: head_dim must be even");
   const int pairs = (heads + kv_heads) * (head_dim / 2) + kv_heads * head_dim / 2;
+  if (family == GemvVersion::V8Ring &&
+      launch_ring(
+          d_w_qkv, d_x, d_gain, eps, cols, pairs, head_dim / 2,
+          RingQkv<T>{d_q, d_k_cache, d_v_cache, heads, kv_heads, head_dim, d_inv_freq, d_pos},
+          stream, pdl))
+    return;
+  if (family == GemvVersion::V7Slab) {
+    const std::size_t row_bytes = sizeof(T) * static_cast<std::size_t>(cols);
+    const int n = slab_units(row_bytes, 2, pairs, head_dim / 2);
+    static std::size_t slab_opted_in = 0;
+    const std::size_t shared =
+        slab_smem(gemv_slab_rmsnorm_qkv_rope_kernel<T>, 2 * n * row_bytes, slab_opted_in);
+    if (shared > 0)
+      return launch_kernel(gemv_slab_rmsnorm_qkv_rope_kernel<T>, pairs / n, kSlabThreads, shared,
+                           stream, pdl, d_w_qkv, d_x, d_gain, eps, d_q, d_k_cache, d_v_cache, heads,
+                           kv_heads, head_dim, cols, d_inv_freq, d_pos, n);
+  }
   static std::size_t opted_in = 48 * 1024;
   const std::size_t shared = staged_bytes(gemv_rmsnorm_qkv_rope_kernel<T>, cols, opted_in);
   launch_kernel(gemv_rmsnorm_qkv_rope_kernel<T>, ceil_div(pairs, kWarpsPerBlock),
@@ -443,11 +950,25 @@ void gemv_rmsnorm_qkv_rope(const T* d_w_qkv, const float* d_x, const float* d_ga
 
 template <typename T>
 void gemv_rmsnorm_swiglu(const T* d_w_gate_up, const float* d_x, const float* d_gain, float eps,
-                         float* d_act, int ffn, int cols, cudaStream_t stream, bool pdl) {
+                         float* d_act, int ffn, int cols, cudaStream_t stream, bool pdl,
+                         GemvVersion family) {
   require(vector16_ok(d_w_gate_up, d_x, cols) && reinterpret_cast<std::uintptr_t>(d_gain) % 16 == 0,
           "gemv_rmsnorm_swiglu: needs cols % " + std::to_string(16 / sizeof(T)) +
               " == 0 and 16-byte aligned rows (check decode_gemv_fusable)");
   if (ffn == 0) return;
+  if (family == GemvVersion::V8Ring &&
+      launch_ring(d_w_gate_up, d_x, d_gain, eps, cols, ffn, 0, RingSwiglu{d_act, ffn}, stream, pdl))
+    return;
+  if (family == GemvVersion::V7Slab) {
+    const std::size_t row_bytes = sizeof(T) * static_cast<std::size_t>(cols);
+    const int n = slab_units(row_bytes, 2, ffn, 0);
+    static std::size_t slab_opted_in = 0;
+    const std::size_t shared =
+        slab_smem(gemv_slab_rmsnorm_swiglu_kernel<T>, 2 * n * row_bytes, slab_opted_in);
+    if (shared > 0)
+      return launch_kernel(gemv_slab_rmsnorm_swiglu_kernel<T>, ceil_div(ffn, n), kSlabThreads,
+                           shared, stream, pdl, d_w_gate_up, d_x, d_gain, eps, d_act, ffn, cols, n);
+  }
   static std::size_t opted_in = 48 * 1024;
   const std::size_t shared = staged_bytes(gemv_rmsnorm_swiglu_kernel<T>, cols, opted_in);
   launch_kernel(gemv_rmsnorm_swiglu_kernel<T>, ceil_div(ffn, kWarpsPerBlock), kWarpsPerBlock * 32,
@@ -489,6 +1010,22 @@ void gemv(GemvVersion version, const T* d_w, const float* d_x, float* d_y, int r
       launch_kernel(gemv_v6_deep_kernel<T>, ceil_div(rows, kRowsPerBlock), kRowsPerBlock * 32, 0,
                     stream, pdl, d_w, d_x, d_y, rows, cols, accumulate);
       return;
+    case GemvVersion::V8Ring:
+      if (!launch_ring(d_w, d_x, static_cast<const float*>(nullptr), 0.0f, cols, rows, 0,
+                       RingPlain{d_y, rows, accumulate}, stream, pdl))
+        gemv(GemvVersion::V5Pdl, d_w, d_x, d_y, rows, cols, accumulate, stream, pdl);
+      return;
+    case GemvVersion::V7Slab: {
+      const std::size_t row_bytes = sizeof(T) * static_cast<std::size_t>(cols);
+      const int n = slab_units(row_bytes, 1, rows, 0);
+      static std::size_t opted_in = 0;
+      const std::size_t shared = slab_smem(gemv_v7_slab_kernel<T>, n * row_bytes, opted_in);
+      if (shared == 0)  // a row longer than a block's shared memory: v5
+        return gemv(GemvVersion::V5Pdl, d_w, d_x, d_y, rows, cols, accumulate, stream, pdl);
+      launch_kernel(gemv_v7_slab_kernel<T>, ceil_div(rows, n), kSlabThreads, shared, stream, pdl,
+                    d_w, d_x, d_y, rows, cols, n, accumulate);
+      return;
+    }
   }
   LAB_CUDA_CHECK_LAUNCH();
 }
@@ -500,18 +1037,18 @@ template void gemv<bf16>(GemvVersion, const bf16*, const float*, float*, int, in
 template bool decode_gemv_fusable<float>(const float*, const float*, int);
 template bool decode_gemv_fusable<bf16>(const bf16*, const float*, int);
 template void gemv_rmsnorm<float>(const float*, const float*, const float*, float, float*, int, int,
-                                  cudaStream_t, bool);
+                                  cudaStream_t, bool, GemvVersion);
 template void gemv_rmsnorm<bf16>(const bf16*, const float*, const float*, float, float*, int, int,
-                                 cudaStream_t, bool);
+                                 cudaStream_t, bool, GemvVersion);
 template void gemv_rmsnorm_qkv_rope<float>(const float*, const float*, const float*, float, float*,
                                            float*, float*, int, int, int, int, const double*,
-                                           const int*, cudaStream_t, bool);
+                                           const int*, cudaStream_t, bool, GemvVersion);
 template void gemv_rmsnorm_qkv_rope<bf16>(const bf16*, const float*, const float*, float, float*,
                                           bf16*, bf16*, int, int, int, int, const double*,
-                                          const int*, cudaStream_t, bool);
+                                          const int*, cudaStream_t, bool, GemvVersion);
 template void gemv_rmsnorm_swiglu<float>(const float*, const float*, const float*, float, float*,
-                                         int, int, cudaStream_t, bool);
+                                         int, int, cudaStream_t, bool, GemvVersion);
 template void gemv_rmsnorm_swiglu<bf16>(const bf16*, const float*, const float*, float, float*, int,
-                                        int, cudaStream_t, bool);
+                                        int, cudaStream_t, bool, GemvVersion);
 
 }  // namespace lab::cuda

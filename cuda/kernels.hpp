@@ -99,25 +99,31 @@ enum class GemvVersion {
   V4InFlight,  ///< + 8 loads in flight, x staged in shared memory (measured slower than v3)
   V5Pdl,       ///< v3 + its first weights issued before the PDL wait (cuda/launch.cuh)
   V6Deep,      ///< v5 with 8 loads in flight a lane, x still through L1
+  V7Slab,      ///< a block's rows copied whole into shared memory (bulk copy) before the PDL wait
+  V8Ring,      ///< v7's copies as a stream: resident blocks, a ring of slabs, x held in registers
 };
 const char* to_string(GemvVersion version);
 /// y[r] = (accumulate ? y[r] : 0) + Σ_c W[r, c] x[c]. W (rows, cols) in T (fp32 or bf16), x and
-/// y fp32; accumulation in fp32. V3 to V6 need cols % (16 / sizeof(T)) == 0 and 16-byte aligned
-/// rows; otherwise they fall back to V2. `pdl`: launch with programmatic dependent launch
-/// (cuda/launch.cuh; V4 to V6, the others ignore it).
+/// y fp32; accumulation in fp32. V3 to V7 need cols % (16 / sizeof(T)) == 0 and 16-byte aligned
+/// rows; otherwise they fall back to V2 (V7 also falls back to V5 when one row exceeds a block's
+/// shared memory). `pdl`: launch with programmatic dependent launch (cuda/launch.cuh; V4 to V7,
+/// the others ignore it).
 template <typename T>
 void gemv(GemvVersion version, const T* d_w, const float* d_x, float* d_y, int rows, int cols,
           bool accumulate, cudaStream_t stream, bool pdl = false);
 
 // --- gemv.cu: the decode step's fused GEMVs (one token; v4's blocks, RMSNorm folded in) --------
 /// True when W (rows of `cols`) and x suit the fused GEMVs below: cols % (16 / sizeof(T)) == 0 and
-/// 16-byte aligned. Otherwise a decoder uses the separate kernels.
+/// 16-byte aligned. Otherwise a decoder uses the separate kernels. `family`: V7Slab runs v7's slab
+/// kernels, V8Ring v8's ring kernel (bulk copies into shared memory, cuda/bulk_copy.cuh) where the
+/// rows fit; anything else (or rows that do not fit) the v4-based ones.
 template <typename T>
 bool decode_gemv_fusable(const T* d_w, const float* d_x, int cols);
 /// y = W · rmsnorm(x) = (W (x ⊙ gain)) / sqrt(mean(x²) + eps). W (rows, cols), x (cols) fp32.
 template <typename T>
 void gemv_rmsnorm(const T* d_w, const float* d_x, const float* d_gain, float eps, float* d_y,
-                  int rows, int cols, cudaStream_t stream, bool pdl = false);
+                  int rows, int cols, cudaStream_t stream, bool pdl = false,
+                  GemvVersion family = GemvVersion::V5Pdl);
 /// The attention input of one token: n = rmsnorm(x), [q | k | v] = W_qkv n with W_qkv
 /// (H·d + 2·Hkv·d, cols); RoPE at position *d_pos on q and k (HF half-split pairs, angles from
 /// d_inv_freq in fp64 as apply_rope); q (H·d) written fp32, k and v converted to T into row *d_pos
@@ -126,12 +132,14 @@ template <typename T>
 void gemv_rmsnorm_qkv_rope(const T* d_w_qkv, const float* d_x, const float* d_gain, float eps,
                            float* d_q, T* d_k_cache, T* d_v_cache, int heads, int kv_heads,
                            int head_dim, int cols, const double* d_inv_freq, const int* d_pos,
-                           cudaStream_t stream, bool pdl = false);
+                           cudaStream_t stream, bool pdl = false,
+                           GemvVersion family = GemvVersion::V5Pdl);
 /// act[i] = silu(g_i) · u_i with [g | u] = W_gate_up rmsnorm(x), W_gate_up (2·ffn, cols): gate rows
 /// then up rows. Replaces rms_norm + gemv + swiglu.
 template <typename T>
 void gemv_rmsnorm_swiglu(const T* d_w_gate_up, const float* d_x, const float* d_gain, float eps,
-                         float* d_act, int ffn, int cols, cudaStream_t stream, bool pdl = false);
+                         float* d_act, int ffn, int cols, cudaStream_t stream, bool pdl = false,
+                         GemvVersion family = GemvVersion::V5Pdl);
 
 // --- convert.cu ---------------------------------------------------------------------------------
 /// Rounds fp32 to bf16 (round to nearest even).

@@ -19,6 +19,8 @@ using lab::test::random_vector;
 namespace {
 
 constexpr float kEps = 1e-5f;
+// The fused GEMVs' kernel families (the `family` argument).
+constexpr GemvVersion kFamilies[] = {GemvVersion::V5Pdl, GemvVersion::V7Slab, GemvVersion::V8Ring};
 
 // n = x ⊙ g / sqrt(mean(x²) + eps), in double.
 std::vector<double> reference_rmsnorm(const std::vector<float>& x, const std::vector<float>& g) {
@@ -56,8 +58,10 @@ int cols_multiple() {
   return 16 / static_cast<int>(sizeof(T));
 }
 
+// `family`: V5Pdl for the v4-based kernels, V7Slab and V8Ring for theirs; all against one
+// reference.
 template <typename T>
-void check_gemv_rmsnorm(std::uint64_t seed) {
+void check_gemv_rmsnorm(std::uint64_t seed, GemvVersion family) {
   Rng rng(seed);
   const int big = 14336 + 8;  // 57 KB of staged fp32 x: past the 48 KB default, the opt-in path
   for (int trial = 0; trial < 6; ++trial) {
@@ -72,21 +76,25 @@ void check_gemv_rmsnorm(std::uint64_t seed) {
     DeviceBuffer<float> d_y(static_cast<std::size_t>(rows));
     d_y.fill_bytes(0xFF);
     ASSERT_TRUE(decode_gemv_fusable(d_w.get(), d_x.get(), cols));
-    gemv_rmsnorm<T>(d_w.get(), d_x.get(), d_g.get(), kEps, d_y.get(), rows, cols, nullptr);
+    gemv_rmsnorm<T>(d_w.get(), d_x.get(), d_g.get(), kEps, d_y.get(), rows, cols, nullptr, false,
+                    family);
     const auto n = reference_rmsnorm(x, g);
     std::vector<float> ref(static_cast<std::size_t>(rows));
     for (int r = 0; r < rows; ++r) ref[r] = static_cast<float>(dot_row(w, r, n));
     expect_close(ref, d_y.download(), tolerance_for(DType::FP32, cols),
-                 "gemv_rmsnorm " + std::to_string(rows) + "x" + std::to_string(cols));
+                 "gemv_rmsnorm " + std::to_string(rows) + "x" + std::to_string(cols) + " " +
+                     to_string(family));
   }
 }
 
 template <typename T>
-void check_gemv_rmsnorm_swiglu(std::uint64_t seed) {
+void check_gemv_rmsnorm_swiglu(std::uint64_t seed, GemvVersion family) {
   Rng rng(seed);
   for (int trial = 0; trial < 5; ++trial) {
-    const int ffn = 1 + static_cast<int>(rng.below(500));
-    const int cols = cols_multiple<T>() * (1 + static_cast<int>(rng.below(300)));
+    // Trial 0: wide enough that the slab and ring kernels hold several units a slab.
+    const int ffn = trial == 0 ? 2200 : 1 + static_cast<int>(rng.below(500));
+    const int cols =
+        trial == 0 ? 4096 : cols_multiple<T>() * (1 + static_cast<int>(rng.below(300)));
     const auto w = stored<T>(random_vector(rng, static_cast<std::size_t>(2 * ffn) * cols));
     const auto x = random_vector(rng, static_cast<std::size_t>(cols), 2.0);
     const auto g = random_vector(rng, static_cast<std::size_t>(cols));
@@ -95,7 +103,8 @@ void check_gemv_rmsnorm_swiglu(std::uint64_t seed) {
     DeviceBuffer<float> d_x{std::span<const float>(x)}, d_g{std::span<const float>(g)};
     DeviceBuffer<float> d_act(static_cast<std::size_t>(ffn));
     d_act.fill_bytes(0xFF);
-    gemv_rmsnorm_swiglu<T>(d_w.get(), d_x.get(), d_g.get(), kEps, d_act.get(), ffn, cols, nullptr);
+    gemv_rmsnorm_swiglu<T>(d_w.get(), d_x.get(), d_g.get(), kEps, d_act.get(), ffn, cols, nullptr,
+                           false, family);
     const auto n = reference_rmsnorm(x, g);
     std::vector<float> ref(static_cast<std::size_t>(ffn));
     for (int i = 0; i < ffn; ++i) {
@@ -104,18 +113,22 @@ void check_gemv_rmsnorm_swiglu(std::uint64_t seed) {
     }
     // silu(g)·u: the product's relative error is the two dot products' plus a few roundings.
     expect_close(ref, d_act.download(), tolerance_for(DType::FP32, cols),
-                 "gemv_rmsnorm_swiglu F=" + std::to_string(ffn) + " cols=" + std::to_string(cols));
+                 "gemv_rmsnorm_swiglu F=" + std::to_string(ffn) + " cols=" + std::to_string(cols) +
+                     " " + to_string(family));
   }
 }
 
 template <typename T>
-void check_gemv_rmsnorm_qkv_rope(std::uint64_t seed) {
+void check_gemv_rmsnorm_qkv_rope(std::uint64_t seed, GemvVersion family) {
   Rng rng(seed);
   for (int trial = 0; trial < 6; ++trial) {
-    const int Hkv = 1 + static_cast<int>(rng.below(4)),
-              H = Hkv * (1 + static_cast<int>(rng.below(3)));
+    // Trial 0: Llama-3-8B's attention shape (32 heads, 8 KV heads, d = 128, 4096 columns), where
+    // the slab and ring kernels hold 2 pairs a slab (bf16); the others small and odd.
+    const int Hkv = trial == 0 ? 8 : 1 + static_cast<int>(rng.below(4)),
+              H = trial == 0 ? 32 : Hkv * (1 + static_cast<int>(rng.below(3)));
     const int d = trial == 0 ? 128 : 2 * (1 + static_cast<int>(rng.below(40)));
-    const int cols = cols_multiple<T>() * (1 + static_cast<int>(rng.below(200)));
+    const int cols =
+        trial == 0 ? 4096 : cols_multiple<T>() * (1 + static_cast<int>(rng.below(200)));
     const int qd = H * d, kvd = Hkv * d, rows = qd + 2 * kvd, capacity = 50;
     const int pos = static_cast<int>(rng.below(capacity));
     const double theta = 10000.0;
@@ -135,7 +148,8 @@ void check_gemv_rmsnorm_qkv_rope(std::uint64_t seed) {
         d_vc(static_cast<std::size_t>(capacity) * kvd);
     d_q.fill_bytes(0xFF), d_kc.fill_bytes(0xFF), d_vc.fill_bytes(0xFF);
     gemv_rmsnorm_qkv_rope<T>(d_w.get(), d_x.get(), d_g.get(), kEps, d_q.get(), d_kc.get(),
-                             d_vc.get(), H, Hkv, d, cols, d_freq.get(), d_pos.get(), nullptr);
+                             d_vc.get(), H, Hkv, d, cols, d_freq.get(), d_pos.get(), nullptr, false,
+                             family);
     // Reference: the separate operations, in double: norm, GEMV, RoPE at `pos`.
     const auto n = reference_rmsnorm(x, g);
     std::vector<double> y(static_cast<std::size_t>(rows));
@@ -150,7 +164,8 @@ void check_gemv_rmsnorm_qkv_rope(std::uint64_t seed) {
     const std::vector<float> k_ref(y.begin() + qd, y.begin() + qd + kvd);
     const std::vector<float> v_ref(y.begin() + qd + kvd, y.end());
     const std::string what = "qkv_rope H=" + std::to_string(H) + " Hkv=" + std::to_string(Hkv) +
-                             " d=" + std::to_string(d) + " cols=" + std::to_string(cols);
+                             " d=" + std::to_string(d) + " cols=" + std::to_string(cols) + " " +
+                             to_string(family);
     expect_close(q_ref, d_q.download(), tolerance_for(DType::FP32, cols), what + " q");
     // The caches: row `pos` holds k and v (rounded once to T); every other row is untouched.
     const Tolerance cache_tol =
@@ -186,20 +201,26 @@ ModelConfig odd_config() {
 
 TEST(Kernels, GemvRmsnormMatchesNormThenGemv) {
   LAB_REQUIRE_GPU();
-  check_gemv_rmsnorm<float>(41);
-  check_gemv_rmsnorm<bf16>(42);
+  for (GemvVersion family : kFamilies) {
+    check_gemv_rmsnorm<float>(41, family);
+    check_gemv_rmsnorm<bf16>(42, family);
+  }
 }
 
 TEST(Kernels, GemvRmsnormSwigluMatchesSeparateOps) {
   LAB_REQUIRE_GPU();
-  check_gemv_rmsnorm_swiglu<float>(43);
-  check_gemv_rmsnorm_swiglu<bf16>(44);
+  for (GemvVersion family : kFamilies) {
+    check_gemv_rmsnorm_swiglu<float>(43, family);
+    check_gemv_rmsnorm_swiglu<bf16>(44, family);
+  }
 }
 
 TEST(Kernels, GemvRmsnormQkvRopeAppendMatchesSeparateOps) {
   LAB_REQUIRE_GPU();
-  check_gemv_rmsnorm_qkv_rope<float>(45);
-  check_gemv_rmsnorm_qkv_rope<bf16>(46);
+  for (GemvVersion family : kFamilies) {
+    check_gemv_rmsnorm_qkv_rope<float>(45, family);
+    check_gemv_rmsnorm_qkv_rope<bf16>(46, family);
+  }
 }
 
 TEST(Kernels, DecodeGemvFusableNeedsWholeVectors) {
@@ -215,7 +236,9 @@ TEST(Kernels, DecodeGemvFusableNeedsWholeVectors) {
 
 // A chain of dependent GEMVs launched with PDL must give bit for bit what plain launches give:
 // each kernel's wait_for_previous_kernel() must hold back every read of its predecessor's output.
-// (Without the wait, a kernel reads the previous vector while it is still being written.)
+// (Without the wait, a kernel reads the previous vector while it is still being written.) With
+// v5 and the v4-based norm GEMV; with the v7 slab kernels and with v8's ring, whose bulk copies
+// start before the wait.
 TEST(Kernels, ProgrammaticDependentLaunchChainMatchesPlainLaunches) {
   LAB_REQUIRE_GPU();
   Rng rng(47);
@@ -226,17 +249,20 @@ TEST(Kernels, ProgrammaticDependentLaunchChainMatchesPlainLaunches) {
   DeviceBuffer<bf16> d_w{std::span<const bf16>(w)};
   DeviceBuffer<float> d_g{std::span<const float>(g)};
   Stream stream;
-  std::vector<std::vector<float>> results;
-  for (bool pdl : {false, true}) {
-    DeviceBuffer<float> a{std::span<const float>(x0)}, b(static_cast<std::size_t>(D));
-    for (int i = 0; i < links; ++i) {  // a → b → a ..., alternating the two fused-norm forms
-      gemv_rmsnorm<bf16>(d_w.get(), a.get(), d_g.get(), kEps, b.get(), D, D, stream.get(), pdl);
-      gemv<bf16>(GemvVersion::V5Pdl, d_w.get(), b.get(), a.get(), D, D, true, stream.get(), pdl);
+  for (GemvVersion version : {GemvVersion::V5Pdl, GemvVersion::V7Slab, GemvVersion::V8Ring}) {
+    std::vector<std::vector<float>> results;
+    for (bool pdl : {false, true}) {
+      DeviceBuffer<float> a{std::span<const float>(x0)}, b(static_cast<std::size_t>(D));
+      for (int i = 0; i < links; ++i) {  // a → b → a ..., alternating the two fused-norm forms
+        gemv_rmsnorm<bf16>(d_w.get(), a.get(), d_g.get(), kEps, b.get(), D, D, stream.get(), pdl,
+                           version);
+        gemv<bf16>(version, d_w.get(), b.get(), a.get(), D, D, true, stream.get(), pdl);
+      }
+      stream.synchronize();
+      results.push_back(a.download());
     }
-    stream.synchronize();
-    results.push_back(a.download());
+    EXPECT_EQ(results[0], results[1]) << to_string(version);
   }
-  EXPECT_EQ(results[0], results[1]);
 }
 
 // The decoder's fused, PDL-launched decode step against its unfused, plainly launched one, on a
@@ -293,6 +319,45 @@ TEST(Decoder, FusedDecodeStepMatchesUnfused) {
       }
       EXPECT_EQ(b.length(), static_cast<int>(prompt.size())) << "profiling rolls the cache back";
     }
+}
+
+// The decode step on v7's slab kernels (every GEMV: qkv, o, gate_up, down, lm_head), and with
+// v8's ring kernels (every GEMV too), against the default one (v4-based fused GEMVs, v5 for o and
+// down), fp32 and bf16, step by step, then greedy with and without the graph. They differ only in
+// the order of each dot product's sums.
+TEST(Decoder, SlabDecodeStepMatchesDefault) {
+  LAB_REQUIRE_GPU();
+  Rng rng(53);
+  for (const ModelConfig& c : {preset("tiny"), odd_config()})
+    for (DecoderPrecision precision : {DecoderPrecision::FP32, DecoderPrecision::BF16})
+      for (GemvVersion version : {GemvVersion::V7Slab, GemvVersion::V8Ring}) {
+        const ModelWeights weights = random_weights(c, 54);
+        DecoderOptions slab{precision, 64};
+        slab.gemv = version;
+        Decoder a(weights, DecoderOptions{precision, 64}), b(weights, slab);
+        std::vector<int> prompt(9);
+        for (int& t : prompt)
+          t = static_cast<int>(rng.below(static_cast<std::uint64_t>(c.vocab_size)));
+        a.forward(prompt), b.forward(prompt);
+        const Tolerance tol =
+            precision == DecoderPrecision::FP32
+                ? tolerance_for(DType::FP32, std::max(c.hidden_size, c.intermediate_size),
+                                c.num_layers + 1)
+                // bf16: a k or v may round to the neighbouring bf16 value in one and not the other.
+                : storage_tolerance(DType::BF16, c.num_layers + 1);
+        for (int step = 0; step < 12; ++step) {
+          const int token = static_cast<int>(rng.below(static_cast<std::uint64_t>(c.vocab_size)));
+          const auto la = a.forward(std::span<const int>(&token, 1));
+          const auto lb = b.forward(std::span<const int>(&token, 1));
+          const auto r = compare(la, lb, tol);
+          ASSERT_TRUE(r.passed) << c.name << " " << to_string(precision) << " "
+                                << to_string(version) << " step " << step << ": " << summary(r);
+        }
+        b.reset();
+        const auto stream_tokens = b.generate_greedy(prompt, 10, false);
+        b.reset();
+        EXPECT_EQ(b.generate_greedy(prompt, 10, true), stream_tokens) << c.name;
+      }
 }
 
 // Split-KV v4 is v3 plus L2 prefetches of o_proj's weights: a hint to the memory system, so the

@@ -57,13 +57,15 @@ TEST(Kernels, MatmulNaive) {
 TEST(Kernels, GemvEveryVersionFp32AndBf16) {
   LAB_REQUIRE_GPU();
   Rng rng(22);
-  // {9, 14344}: v4 stages x in shared memory, 57 KB in fp32, past the 48 KB default.
-  const std::pair<int, int> shapes[] = {{1, 1},           {7, 9},    {33, 64},   {300, 1000},
-                                        {1025, 4096},     {5, 24},   {9, 14344}, {64, 11008 + 8},
-                                        {4096 + 3, 1032}, {7001, 64}};
+  // {9, 14344}: v4 stages x in shared memory, 57 KB in fp32, past the 48 KB default. {50000, 64}:
+  // ~3 slabs a block for v8, so its ring wraps (the barriers' second phase).
+  const std::pair<int, int> shapes[] = {{1, 1},           {7, 9},     {33, 64},   {300, 1000},
+                                        {1025, 4096},     {5, 24},    {9, 14344}, {64, 11008 + 8},
+                                        {4096 + 3, 1032}, {7001, 64}, {50000, 64}};
   for (auto [rows, cols] : shapes)
-    for (GemvVersion version : {GemvVersion::V1Naive, GemvVersion::V2Warp, GemvVersion::V3Vector16,
-                                GemvVersion::V4InFlight, GemvVersion::V5Pdl, GemvVersion::V6Deep})
+    for (GemvVersion version :
+         {GemvVersion::V1Naive, GemvVersion::V2Warp, GemvVersion::V3Vector16,
+          GemvVersion::V4InFlight, GemvVersion::V5Pdl, GemvVersion::V6Deep, GemvVersion::V7Slab})
       for (bool accumulate : {false, true}) {
         const auto w = random_vector(rng, static_cast<std::size_t>(rows) * cols);
         const auto x = random_vector(rng, static_cast<std::size_t>(cols));
