@@ -25,8 +25,8 @@ DecoderPrecision parse_decoder_precision(const std::string& text);
 struct DecoderOptions {
   DecoderPrecision precision = DecoderPrecision::BF16;
   int capacity = 1024;  ///< tokens the KV cache holds
-  /// The decode GEMV (o_proj, down_proj; unfused: all). V7Slab and V8Ring also switch the fused
-  /// GEMVs to their own kernels (gemv.cu).
+  /// The decode GEMV (o_proj, down_proj; unfused: all). V7Slab also switches the fused GEMVs to
+  /// their slab kernels (gemv.cu).
   GemvVersion gemv = GemvVersion::V5Pdl;
   int max_prefill = 0;  ///< longest prefill call (0: capacity)
   /// Chunked prefill: a prompt runs in calls of at most this many tokens (0: one call, which

@@ -1,7 +1,6 @@
 // The decode GEMV family, y = W x: at batch 1 every weight is read once and used for one
 // multiply-add, so the intensity is ~1 FLOP/byte in bf16 and the only figure of merit is the share
 // of memory bandwidth reached (the memory wall, 内存墙). Each version fixes one thing.
-#include <algorithm>
 #include <cstdint>
 
 #include <string>
@@ -30,8 +29,6 @@ const char* to_string(GemvVersion version) {
       return "v6_deep";
     case GemvVersion::V7Slab:
       return "v7_slab";
-    case GemvVersion::V8Ring:
-      return "v8_ring";
   }
   return "?";
 }
@@ -613,194 +610,6 @@ __global__ void __launch_bounds__(kSlabThreads)
 }
 //! [gemv_slab_fused]
 
-//! [gemv_v8]
-// v8: v7's bulk copies as a stream, and x read once a kernel. A v7 block loads its slab, then
-// multiplies, then exits, and the next block starts from nothing, loading x again. v8 keeps the
-// grid resident (as many blocks as fit, each looping over slabs b, b + grid, ...) and gives each
-// block a ring of kRingStages slabs: while it multiplies one, the next is in flight, and the
-// stage it has just finished is refilled at once (a barrier per stage counts its bytes; the
-// phase parity tells one round of the ring from the next). Thread t always takes the same
-// columns (vectors t, t + 256, ...), so its slice of x (times the gain, for the fused norm) is
-// loaded once, after the PDL wait, and held in registers for every slab; Σx², for RMSNorm, is
-// summed once too. A slab then costs its multiply, a shuffle reduction and one barrier (the
-// partial sums alternate between two buffers, so the next slab cannot overwrite them early).
-// The same kernel serves the plain GEMV and the three fused ones: an Op says which rows a slab
-// holds and what becomes of their sums.
-// First measured without the registers (x reloaded a slab, two barriers a slab; PERF_NOTES.md):
-// worse the deeper the ring, 28% of the read at 8 stages of 16 KB: a block streams one slab per
-// latency chain, and deeper rings left fewer blocks.
-constexpr int kRingStages = 2;
-constexpr int kRingXVectors = 6;  // x in registers: rows of up to 6 x 256 16-byte vectors
-
-// y = W x (+ y), one unit a row.
-struct RingPlain {
-  static constexpr int kRowsPerUnit = 1;
-  static constexpr bool kNorm = false;
-  float* y;
-  int rows;
-  bool accumulate;
-  __device__ int units() const { return rows; }
-  __device__ void stretches(int u0, int, int& a, int& b) const { a = u0, b = -1; }
-  template <typename Total>
-  __device__ void store(int u, int k, int, int, int, Total total, float) const {
-    y[u] = accumulate ? y[u] + total(k) : total(k);
-  }
-};
-
-// y = W rmsnorm(x): the lm_head with the final norm.
-struct RingNorm {
-  static constexpr int kRowsPerUnit = 1;
-  static constexpr bool kNorm = true;
-  float* y;
-  int rows;
-  __device__ int units() const { return rows; }
-  __device__ void stretches(int u0, int, int& a, int& b) const { a = u0, b = -1; }
-  template <typename Total>
-  __device__ void store(int u, int k, int, int, int, Total total, float inv_rms) const {
-    y[u] = total(k) * inv_rms;
-  }
-};
-
-// act = silu(W_gate n) ⊙ (W_up n): unit i is gate row i and up row ffn + i.
-struct RingSwiglu {
-  static constexpr int kRowsPerUnit = 2;
-  static constexpr bool kNorm = true;
-  float* act;
-  int ffn;
-  __device__ int units() const { return ffn; }
-  __device__ void stretches(int u0, int, int& a, int& b) const { a = u0, b = ffn + u0; }
-  template <typename Total>
-  __device__ void store(int u, int k, int count, int, int, Total total, float inv_rms) const {
-    const float g = total(k) * inv_rms, up = total(count + k) * inv_rms;
-    act[u] = g / (1.0f + expf(-g)) * up;  // silu(g)·u, as swiglu_kernel
-  }
-};
-
-// q, and k and v into the caches: unit p is RoPE's pair (as gemv_rmsnorm_qkv_rope_kernel). A slab
-// holds a divisor of d/2 pairs, so its pairs lie in one head (two stretches: rows i and i + d/2)
-// or all in v (one stretch, pairs of neighbouring rows).
-template <typename T>
-struct RingQkv {
-  static constexpr int kRowsPerUnit = 2;
-  static constexpr bool kNorm = true;
-  float* q;
-  T* k_cache;
-  T* v_cache;
-  int heads, kv_heads, head_dim;
-  const double* inv_freq;
-  const int* pos;
-  __device__ int units() const { return (heads + 2 * kv_heads) * (head_dim / 2); }
-  __device__ void stretches(int u0, int, int& a, int& b) const {
-    const int half = head_dim / 2, rope_pairs = (heads + kv_heads) * half;
-    const bool rope = u0 < rope_pairs;
-    a = rope ? (u0 / half) * head_dim + u0 % half
-             : (heads + kv_heads) * head_dim + 2 * (u0 - rope_pairs);
-    b = rope ? a + half : -1;
-  }
-  template <typename Total>
-  __device__ void store(int u, int k, int count, int a, int b, Total total, float inv_rms) const {
-    const bool rope = b >= 0;
-    const int s0 = rope ? k : 2 * k, s1 = rope ? count + k : 2 * k + 1;  // the pair's slab rows
-    store_qkv_pair(total(s0) * inv_rms, total(s1) * inv_rms, u, a + s0, rope ? b + k : a + s1, q,
-                   k_cache, v_cache, heads, kv_heads, head_dim, inv_freq, pos);
-  }
-};
-
-// Three blocks an SM (two 32 KB stages each, 85 registers a thread at most): what the earlier ring
-// had; without the cap x's registers took it to ~95 registers and two blocks.
-template <typename T, typename Op>
-__global__ void __launch_bounds__(kSlabThreads, 3)
-    gemv_ring_kernel(const T* w, const float* x, const float* gain, float eps, int cols,
-                     int slab_units, Op op) {
-  constexpr int kVec = 16 / sizeof(T), kWarps = kSlabThreads / 32;
-  extern __shared__ uint4 ring[];
-  __shared__ std::uint64_t bars[kRingStages];
-  __shared__ float partial[2][kWarps * kSlabRows];
-  __shared__ float scratch[32];
-  allow_next_kernel();
-  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, vectors = cols / kVec;
-  const int n = slab_units, units = op.units(), slabs = (units + n - 1) / n;
-  const long long stage_vectors = static_cast<long long>(n) * Op::kRowsPerUnit * vectors;
-  auto issue = [&](int i) {  // thread 0: this block's i-th slab into stage i % kRingStages
-    const int slab = blockIdx.x + i * gridDim.x;
-    if (slab >= slabs) return;
-    const int u0 = slab * n, count = min(n, units - u0);
-    int a, b;
-    op.stretches(u0, count, a, b);
-    const std::uint32_t stretch =
-        static_cast<std::uint32_t>(b >= 0 ? count : count * Op::kRowsPerUnit) * cols * sizeof(T);
-    std::uint64_t* bar = &bars[i % kRingStages];
-    uint4* dst = ring + (i % kRingStages) * stage_vectors;
-    bulk_expect_bytes(bar, b >= 0 ? 2 * stretch : stretch);
-    bulk_copy(dst, w + static_cast<long long>(a) * cols, stretch, bar);
-    if (b >= 0) bulk_copy(dst + stretch / 16, w + static_cast<long long>(b) * cols, stretch, bar);
-  };
-  if (threadIdx.x == 0) {
-    for (int s = 0; s < kRingStages; ++s) bulk_barrier_init(&bars[s]);
-    for (int i = 0; i < kRingStages; ++i) issue(i);
-  }
-  __syncthreads();
-  wait_for_previous_kernel();  // x and the outputs: earlier kernels'
-  float xv[kRingXVectors][kVec];
-  float sum_sq = 0.0f;
-#pragma unroll
-  for (int j = 0; j < kRingXVectors; ++j) {
-    const int v = threadIdx.x + j * kSlabThreads;
-#pragma unroll
-    for (int e = 0; e < kVec; e += 4) {
-      float4 x4 = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-      if (v < vectors) {
-        x4 = __ldg(reinterpret_cast<const float4*>(x + static_cast<long long>(v) * kVec + e));
-        if (Op::kNorm) {
-          const float4 g4 =
-              __ldg(reinterpret_cast<const float4*>(gain + static_cast<long long>(v) * kVec + e));
-          sum_sq += x4.x * x4.x + x4.y * x4.y + x4.z * x4.z + x4.w * x4.w;
-          x4.x *= g4.x, x4.y *= g4.y, x4.z *= g4.z, x4.w *= g4.w;
-        }
-      }
-      xv[j][e] = x4.x, xv[j][e + 1] = x4.y, xv[j][e + 2] = x4.z, xv[j][e + 3] = x4.w;
-    }
-  }
-  // RMSNorm folded as in the fused kernels: W (x ⊙ g / rms) = (W (x ⊙ g)) / rms.
-  const float inv_rms = Op::kNorm ? rsqrtf(block_sum(sum_sq, scratch) / cols + eps) : 1.0f;
-  for (int i = 0; blockIdx.x + i * gridDim.x < slabs; ++i) {
-    const int u0 = (blockIdx.x + i * gridDim.x) * n, count = min(n, units - u0);
-    const int rows = count * Op::kRowsPerUnit;
-    const uint4* slab = ring + (i % kRingStages) * stage_vectors;
-    bulk_wait(&bars[i % kRingStages], (i / kRingStages) & 1);
-    float acc[kSlabRows] = {};
-#pragma unroll
-    for (int j = 0; j < kRingXVectors; ++j) {
-      const int v = threadIdx.x + j * kSlabThreads;
-      if (v < vectors)
-#pragma unroll
-        for (int r = 0; r < kSlabRows; ++r)
-          if (r < rows)
-            acc[r] += dot16_registers<T>(slab[static_cast<long long>(r) * vectors + v], xv[j]);
-    }
-    float* p = partial[i & 1];
-#pragma unroll
-    for (int r = 0; r < kSlabRows; ++r) {
-      if (r >= rows) break;
-      const float t = warp_sum(acc[r]);
-      if (lane == 0) p[warp * kSlabRows + r] = t;
-    }
-    __syncthreads();  // the stage is read (refill it) and the partial sums are complete
-    if (threadIdx.x == 0) issue(i + kRingStages);
-    if (static_cast<int>(threadIdx.x) < count) {
-      auto total = [&](int row) {  // the warps in order: the same sum on every run
-        float t = 0.0f;
-        for (int wi = 0; wi < kWarps; ++wi) t += p[wi * kSlabRows + row];
-        return t;
-      };
-      int a, b;
-      op.stretches(u0, count, a, b);
-      op.store(u0 + threadIdx.x, threadIdx.x, count, a, b, total, inv_rms);
-    }
-  }
-}
-//! [gemv_v8]
-
 namespace {
 
 // The v4 family's preconditions: whole 16-byte vectors in every row, 16-byte aligned rows and x.
@@ -844,10 +653,9 @@ int slab_units(std::size_t row_bytes, int rows_per_unit, long long units, int di
   return n;
 }
 
-// v7's dynamic shared memory: the slab, and x behind it for the fused kernels. Always opts in:
-// 48 KB of dynamic memory (Llama's qkv slab and x) plus the static barrier and sums is past the
-// default limit, which counts both.
-// Returns 0 when it does not fit in one block's shared memory (the caller falls back to v5).
+// v7's dynamic shared memory, the slab. Always opts in: the default limit (48 KB) counts the
+// static part (barrier, partial sums) too, so a 48 KB slab would not fit under it. Returns 0 when
+// the slab does not fit in one block's shared memory (the caller falls back).
 template <typename Kernel>
 std::size_t slab_smem(Kernel kernel, std::size_t bytes, std::size_t& opted_in) {
   constexpr std::size_t kMaxDynamic = 200 * 1024;  // under Hopper's 227 KB, with the static part
@@ -858,28 +666,6 @@ std::size_t slab_smem(Kernel kernel, std::size_t bytes, std::size_t& opted_in) {
     opted_in = bytes;
   }
   return bytes;
-}
-
-// Launches the v8 ring kernel for `op` (units of Op::kRowsPerUnit rows); false when a row is too
-// long for x in registers or for a slab in shared memory (the caller falls back). `divides`: a
-// number the units a slab holds must divide (qkv: d/2), 0 for none.
-template <typename T, typename Op>
-bool launch_ring(const T* w, const float* x, const float* gain, float eps, int cols, int units,
-                 int divides, Op op, cudaStream_t stream, bool pdl) {
-  if (cols / (16 / static_cast<int>(sizeof(T))) > kRingXVectors * kSlabThreads) return false;
-  const std::size_t row_bytes = sizeof(T) * static_cast<std::size_t>(cols);
-  const int n = slab_units(row_bytes, Op::kRowsPerUnit, units, divides);
-  static std::size_t opted_in = 0;  // one per kernel instantiation
-  const std::size_t shared =
-      slab_smem(gemv_ring_kernel<T, Op>, kRingStages * n * Op::kRowsPerUnit * row_bytes, opted_in);
-  if (shared == 0) return false;
-  int per_sm = 0;
-  LAB_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, gemv_ring_kernel<T, Op>,
-                                                               kSlabThreads, shared));
-  const int grid = std::min(ceil_div(units, n), std::max(1, per_sm) * multiprocessors());
-  launch_kernel(gemv_ring_kernel<T, Op>, grid, kSlabThreads, shared, stream, pdl, w, x, gain, eps,
-                cols, n, op);
-  return true;
 }
 
 }  // namespace
@@ -896,9 +682,6 @@ void gemv_rmsnorm(const T* d_w, const float* d_x, const float* d_gain, float eps
           "gemv_rmsnorm: needs cols % " + std::to_string(16 / sizeof(T)) +
               " == 0 and 16-byte aligned rows (check decode_gemv_fusable)");
   if (rows == 0) return;
-  if (family == GemvVersion::V8Ring &&
-      launch_ring(d_w, d_x, d_gain, eps, cols, rows, 0, RingNorm{d_y, rows}, stream, pdl))
-    return;
   if (family == GemvVersion::V7Slab) {
     const std::size_t row_bytes = sizeof(T) * static_cast<std::size_t>(cols);
     const int n = slab_units(row_bytes, 1, rows, 0);
@@ -924,12 +707,6 @@ void gemv_rmsnorm_qkv_rope(const T* d_w_qkv, const float* d_x, const float* d_ga
               " == 0 and 16-byte aligned rows (check decode_gemv_fusable)");
   require(head_dim % 2 == 0, "gemv_rmsnorm_qkv_rope: head_dim must be even");
   const int pairs = (heads + kv_heads) * (head_dim / 2) + kv_heads * head_dim / 2;
-  if (family == GemvVersion::V8Ring &&
-      launch_ring(
-          d_w_qkv, d_x, d_gain, eps, cols, pairs, head_dim / 2,
-          RingQkv<T>{d_q, d_k_cache, d_v_cache, heads, kv_heads, head_dim, d_inv_freq, d_pos},
-          stream, pdl))
-    return;
   if (family == GemvVersion::V7Slab) {
     const std::size_t row_bytes = sizeof(T) * static_cast<std::size_t>(cols);
     const int n = slab_units(row_bytes, 2, pairs, head_dim / 2);
@@ -956,9 +733,6 @@ void gemv_rmsnorm_swiglu(const T* d_w_gate_up, const float* d_x, const float* d_
           "gemv_rmsnorm_swiglu: needs cols % " + std::to_string(16 / sizeof(T)) +
               " == 0 and 16-byte aligned rows (check decode_gemv_fusable)");
   if (ffn == 0) return;
-  if (family == GemvVersion::V8Ring &&
-      launch_ring(d_w_gate_up, d_x, d_gain, eps, cols, ffn, 0, RingSwiglu{d_act, ffn}, stream, pdl))
-    return;
   if (family == GemvVersion::V7Slab) {
     const std::size_t row_bytes = sizeof(T) * static_cast<std::size_t>(cols);
     const int n = slab_units(row_bytes, 2, ffn, 0);
@@ -1009,11 +783,6 @@ void gemv(GemvVersion version, const T* d_w, const float* d_x, float* d_y, int r
     case GemvVersion::V6Deep:
       launch_kernel(gemv_v6_deep_kernel<T>, ceil_div(rows, kRowsPerBlock), kRowsPerBlock * 32, 0,
                     stream, pdl, d_w, d_x, d_y, rows, cols, accumulate);
-      return;
-    case GemvVersion::V8Ring:
-      if (!launch_ring(d_w, d_x, static_cast<const float*>(nullptr), 0.0f, cols, rows, 0,
-                       RingPlain{d_y, rows, accumulate}, stream, pdl))
-        gemv(GemvVersion::V5Pdl, d_w, d_x, d_y, rows, cols, accumulate, stream, pdl);
       return;
     case GemvVersion::V7Slab: {
       const std::size_t row_bytes = sizeof(T) * static_cast<std::size_t>(cols);

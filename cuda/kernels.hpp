@@ -100,7 +100,6 @@ enum class GemvVersion {
   V5Pdl,       ///< v3 + its first weights issued before the PDL wait (cuda/launch.cuh)
   V6Deep,      ///< v5 with 8 loads in flight a lane, x still through L1
   V7Slab,      ///< a block's rows copied whole into shared memory (bulk copy) before the PDL wait
-  V8Ring,      ///< v7's copies as a stream: resident blocks, a ring of slabs, x held in registers
 };
 const char* to_string(GemvVersion version);
 /// y[r] = (accumulate ? y[r] : 0) + Σ_c W[r, c] x[c]. W (rows, cols) in T (fp32 or bf16), x and
@@ -115,8 +114,9 @@ void gemv(GemvVersion version, const T* d_w, const float* d_x, float* d_y, int r
 // --- gemv.cu: the decode step's fused GEMVs (one token; v4's blocks, RMSNorm folded in) --------
 /// True when W (rows of `cols`) and x suit the fused GEMVs below: cols % (16 / sizeof(T)) == 0 and
 /// 16-byte aligned. Otherwise a decoder uses the separate kernels. `family`: V7Slab runs v7's slab
-/// kernels, V8Ring v8's ring kernel (bulk copies into shared memory, cuda/bulk_copy.cuh) where the
-/// rows fit; anything else (or rows that do not fit) the v4-based ones.
+/// kernels (the block's rows bulk-copied into shared memory before the PDL wait,
+/// cuda/bulk_copy.cuh) where the rows fit; anything else (or rows that do not fit) the v4-based
+/// ones.
 template <typename T>
 bool decode_gemv_fusable(const T* d_w, const float* d_x, int cols);
 /// y = W · rmsnorm(x) = (W (x ⊙ gain)) / sqrt(mean(x²) + eps). W (rows, cols), x (cols) fp32.

@@ -92,9 +92,7 @@ void bench_gemv(double ceiling, nlohmann::json& out) {
                         {GemvVersion::V6Deep, 1, false, "v6_deep"},
                         {GemvVersion::V6Deep, 8, true, "v6 x8 back to back, PDL"},
                         {GemvVersion::V7Slab, 1, false, "v7_slab"},
-                        {GemvVersion::V7Slab, 8, true, "v7 x8 back to back, PDL"},
-                        {GemvVersion::V8Ring, 1, false, "v8_ring"},
-                        {GemvVersion::V8Ring, 8, true, "v8 x8 back to back, PDL"}};
+                        {GemvVersion::V7Slab, 8, true, "v7 x8 back to back, PDL"}};
     for (const Run& run : runs) {
       int i = 0;
       const auto t = lab::cuda::time_on_device(
@@ -235,8 +233,7 @@ void bench_decode(const std::string& name, int context, int steps, double ceilin
       {"fused, v5 o/down, attn v3, PDL", GemvVersion::V5Pdl, true, true, 3},
       {"fused, v6 o/down, attn v3, PDL", GemvVersion::V6Deep, true, true, 3},
       {"fused, v5 o/down, attn v4 (o to L2), PDL", GemvVersion::V5Pdl, true, true, 4},
-      {"fused, v7 slabs everywhere, attn v3, PDL", GemvVersion::V7Slab, true, true, 3},
-      {"fused, v8 rings everywhere, attn v3, PDL", GemvVersion::V8Ring, true, true, 3}};
+      {"fused, v7 slabs everywhere, attn v3, PDL", GemvVersion::V7Slab, true, true, 3}};
   const DecoderOptions defaults;
   const auto* found = std::find_if(std::begin(versions), std::end(versions), [&](const auto& v) {
     return v.gemv == defaults.gemv && v.fuse == defaults.fuse && v.pdl == defaults.pdl &&
@@ -267,7 +264,7 @@ void bench_decode(const std::string& name, int context, int steps, double ceilin
     j["default"] = &v == &chosen;  // the decoder's default kernels (scripts/decode_goals.py)
     out["decode"].push_back(j);
   }
-  for (const Version& v : {versions[0], versions[3], chosen, versions[9]}) {  // PDL off
+  for (const Version& v : {versions[0], versions[3], chosen, versions[8]}) {  // PDL off
     gpu.set_decode_kernels(v.gemv, v.fuse, false, v.split_kv);
     nlohmann::json j{{"model", name}, {"context", context}, {"version", v.label}};
     profile_step(gpu, v.label, context, ceiling, j);

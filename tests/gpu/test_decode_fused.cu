@@ -20,7 +20,7 @@ namespace {
 
 constexpr float kEps = 1e-5f;
 // The fused GEMVs' kernel families (the `family` argument).
-constexpr GemvVersion kFamilies[] = {GemvVersion::V5Pdl, GemvVersion::V7Slab, GemvVersion::V8Ring};
+constexpr GemvVersion kFamilies[] = {GemvVersion::V5Pdl, GemvVersion::V7Slab};
 
 // n = x ⊙ g / sqrt(mean(x²) + eps), in double.
 std::vector<double> reference_rmsnorm(const std::vector<float>& x, const std::vector<float>& g) {
@@ -58,8 +58,7 @@ int cols_multiple() {
   return 16 / static_cast<int>(sizeof(T));
 }
 
-// `family`: V5Pdl for the v4-based kernels, V7Slab and V8Ring for theirs; all against one
-// reference.
+// `family`: V5Pdl for the v4-based kernels, V7Slab for the slab ones; both against one reference.
 template <typename T>
 void check_gemv_rmsnorm(std::uint64_t seed, GemvVersion family) {
   Rng rng(seed);
@@ -91,7 +90,7 @@ template <typename T>
 void check_gemv_rmsnorm_swiglu(std::uint64_t seed, GemvVersion family) {
   Rng rng(seed);
   for (int trial = 0; trial < 5; ++trial) {
-    // Trial 0: wide enough that the slab and ring kernels hold several units a slab.
+    // Trial 0: wide enough that the slab kernels hold two units a slab.
     const int ffn = trial == 0 ? 2200 : 1 + static_cast<int>(rng.below(500));
     const int cols =
         trial == 0 ? 4096 : cols_multiple<T>() * (1 + static_cast<int>(rng.below(300)));
@@ -123,7 +122,7 @@ void check_gemv_rmsnorm_qkv_rope(std::uint64_t seed, GemvVersion family) {
   Rng rng(seed);
   for (int trial = 0; trial < 6; ++trial) {
     // Trial 0: Llama-3-8B's attention shape (32 heads, 8 KV heads, d = 128, 4096 columns), where
-    // the slab and ring kernels hold 2 pairs a slab (bf16); the others small and odd.
+    // the slab kernels hold 2 pairs a slab (bf16); the others small and odd.
     const int Hkv = trial == 0 ? 8 : 1 + static_cast<int>(rng.below(4)),
               H = trial == 0 ? 32 : Hkv * (1 + static_cast<int>(rng.below(3)));
     const int d = trial == 0 ? 128 : 2 * (1 + static_cast<int>(rng.below(40)));
@@ -237,8 +236,8 @@ TEST(Kernels, DecodeGemvFusableNeedsWholeVectors) {
 // A chain of dependent GEMVs launched with PDL must give bit for bit what plain launches give:
 // each kernel's wait_for_previous_kernel() must hold back every read of its predecessor's output.
 // (Without the wait, a kernel reads the previous vector while it is still being written.) With
-// v5 and the v4-based norm GEMV; with the v7 slab kernels and with v8's ring, whose bulk copies
-// start before the wait.
+// v5 and the v4-based norm GEMV, and with the v7 slab kernels, whose bulk copies start before the
+// wait.
 TEST(Kernels, ProgrammaticDependentLaunchChainMatchesPlainLaunches) {
   LAB_REQUIRE_GPU();
   Rng rng(47);
@@ -249,7 +248,7 @@ TEST(Kernels, ProgrammaticDependentLaunchChainMatchesPlainLaunches) {
   DeviceBuffer<bf16> d_w{std::span<const bf16>(w)};
   DeviceBuffer<float> d_g{std::span<const float>(g)};
   Stream stream;
-  for (GemvVersion version : {GemvVersion::V5Pdl, GemvVersion::V7Slab, GemvVersion::V8Ring}) {
+  for (GemvVersion version : {GemvVersion::V5Pdl, GemvVersion::V7Slab}) {
     std::vector<std::vector<float>> results;
     for (bool pdl : {false, true}) {
       DeviceBuffer<float> a{std::span<const float>(x0)}, b(static_cast<std::size_t>(D));
@@ -321,43 +320,41 @@ TEST(Decoder, FusedDecodeStepMatchesUnfused) {
     }
 }
 
-// The decode step on v7's slab kernels (every GEMV: qkv, o, gate_up, down, lm_head), and with
-// v8's ring kernels (every GEMV too), against the default one (v4-based fused GEMVs, v5 for o and
-// down), fp32 and bf16, step by step, then greedy with and without the graph. They differ only in
-// the order of each dot product's sums.
+// The decode step on v7's slab kernels (every GEMV: qkv, o, gate_up, down, lm_head) against the
+// default one (v4-based fused GEMVs, v5 for o and down), fp32 and bf16, step by step, then greedy
+// with and without the graph. The two differ only in the order of each dot product's sums.
 TEST(Decoder, SlabDecodeStepMatchesDefault) {
   LAB_REQUIRE_GPU();
   Rng rng(53);
   for (const ModelConfig& c : {preset("tiny"), odd_config()})
-    for (DecoderPrecision precision : {DecoderPrecision::FP32, DecoderPrecision::BF16})
-      for (GemvVersion version : {GemvVersion::V7Slab, GemvVersion::V8Ring}) {
-        const ModelWeights weights = random_weights(c, 54);
-        DecoderOptions slab{precision, 64};
-        slab.gemv = version;
-        Decoder a(weights, DecoderOptions{precision, 64}), b(weights, slab);
-        std::vector<int> prompt(9);
-        for (int& t : prompt)
-          t = static_cast<int>(rng.below(static_cast<std::uint64_t>(c.vocab_size)));
-        a.forward(prompt), b.forward(prompt);
-        const Tolerance tol =
-            precision == DecoderPrecision::FP32
-                ? tolerance_for(DType::FP32, std::max(c.hidden_size, c.intermediate_size),
-                                c.num_layers + 1)
-                // bf16: a k or v may round to the neighbouring bf16 value in one and not the other.
-                : storage_tolerance(DType::BF16, c.num_layers + 1);
-        for (int step = 0; step < 12; ++step) {
-          const int token = static_cast<int>(rng.below(static_cast<std::uint64_t>(c.vocab_size)));
-          const auto la = a.forward(std::span<const int>(&token, 1));
-          const auto lb = b.forward(std::span<const int>(&token, 1));
-          const auto r = compare(la, lb, tol);
-          ASSERT_TRUE(r.passed) << c.name << " " << to_string(precision) << " "
-                                << to_string(version) << " step " << step << ": " << summary(r);
-        }
-        b.reset();
-        const auto stream_tokens = b.generate_greedy(prompt, 10, false);
-        b.reset();
-        EXPECT_EQ(b.generate_greedy(prompt, 10, true), stream_tokens) << c.name;
+    for (DecoderPrecision precision : {DecoderPrecision::FP32, DecoderPrecision::BF16}) {
+      const ModelWeights weights = random_weights(c, 54);
+      DecoderOptions slab{precision, 64};
+      slab.gemv = GemvVersion::V7Slab;
+      Decoder a(weights, DecoderOptions{precision, 64}), b(weights, slab);
+      std::vector<int> prompt(9);
+      for (int& t : prompt)
+        t = static_cast<int>(rng.below(static_cast<std::uint64_t>(c.vocab_size)));
+      a.forward(prompt), b.forward(prompt);
+      const Tolerance tol =
+          precision == DecoderPrecision::FP32
+              ? tolerance_for(DType::FP32, std::max(c.hidden_size, c.intermediate_size),
+                              c.num_layers + 1)
+              // bf16: a k or v may round to the neighbouring bf16 value in one and not the other.
+              : storage_tolerance(DType::BF16, c.num_layers + 1);
+      for (int step = 0; step < 12; ++step) {
+        const int token = static_cast<int>(rng.below(static_cast<std::uint64_t>(c.vocab_size)));
+        const auto la = a.forward(std::span<const int>(&token, 1));
+        const auto lb = b.forward(std::span<const int>(&token, 1));
+        const auto r = compare(la, lb, tol);
+        ASSERT_TRUE(r.passed) << c.name << " " << to_string(precision) << " step " << step << ": "
+                              << summary(r);
       }
+      b.reset();
+      const auto stream_tokens = b.generate_greedy(prompt, 10, false);
+      b.reset();
+      EXPECT_EQ(b.generate_greedy(prompt, 10, true), stream_tokens) << c.name;
+    }
 }
 
 // Split-KV v4 is v3 plus L2 prefetches of o_proj's weights: a hint to the memory system, so the

@@ -58,7 +58,7 @@ TEST(Kernels, GemvEveryVersionFp32AndBf16) {
   LAB_REQUIRE_GPU();
   Rng rng(22);
   // {9, 14344}: v4 stages x in shared memory, 57 KB in fp32, past the 48 KB default. {50000, 64}:
-  // ~3 slabs a block for v8, so its ring wraps (the barriers' second phase).
+  // 3125 slabs of 16 rows for v7 (the most rows a slab holds).
   const std::pair<int, int> shapes[] = {{1, 1},           {7, 9},     {33, 64},   {300, 1000},
                                         {1025, 4096},     {5, 24},    {9, 14344}, {64, 11008 + 8},
                                         {4096 + 3, 1032}, {7001, 64}, {50000, 64}};
