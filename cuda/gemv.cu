@@ -314,14 +314,15 @@ __global__ void __launch_bounds__(kRowsPerBlock * 32, 4)
 // lives in the same 256 KB: x read once a row would miss). The row sums then meet across the
 // warps in shared memory, in a fixed order: the same bits on every run.
 // Measured (H200, PERF_NOTES.md; share of the read, 8 launches back to back with PDL, v5 -> v7):
-// qkv 79.6 -> 78.1%, o 65.4 -> 60.2%, gate_up 87.7 -> 81.4%, down 74.2 -> 68.6%, lm_head 91.6 ->
-// 82.2%; the decode step with v7 everywhere 4.74 ms against 4.01. The prediction is refuted twice
-// over. At the boundary: v7 gains from PDL what v5 gains (o: +11 points against +12), so a deeper
-// prologue bought nothing there; what is left at a boundary is not bytes in flight but the fixed
-// time from one kernel's end to the next one's wait returning. In the steady state: a block now
-// loads, then multiplies, then reduces across warps (two barriers), a serial chain per 32 KB,
-// where v5's 48 warps an SM each stream their own row with no barrier at all. Kept as the
-// counter-example, with the bulk copy engine it teaches.
+// qkv 79.4 -> 77.4%, o 64.8 -> 60.0%, gate_up 87.7 -> 81.2%, down 74.2 -> 68.5%, lm_head 91.6 ->
+// 82.2%; the decode step with v7 everywhere 4.75 ms against 4.01. Refuted, and the step profile
+// says why: kernel by kernel without PDL, the slab versions of the fused qkv and gate_up take what
+// the v4-based ones take, but in the graph v5's step gains 0.49 ms from PDL and v7's only 0.09 ms.
+// PDL starts the next kernel's blocks only where an SM has registers and shared memory free, and a
+// v7 block holds its 32 KB of shared memory until it exits: the deep prologue mostly never ran
+// early. Alone, a block also loads, then multiplies, then reduces across warps (two barriers), a
+// serial chain per 32 KB, where v5's 48 warps an SM each stream their own row with no barrier.
+// Kept as the counter-example, with the bulk copy engine it teaches.
 constexpr int kSlabThreads = 256;
 constexpr int kSlabRows = 16;  // the most rows a slab holds (registers: one sum a row)
 
