@@ -545,6 +545,17 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32, 4)
 // wait; each thread multiplies its slice of x by the gain as it loads it and sums x² on the way
 // (RMSNorm's scale, applied to the sums at the end). A block holds `slab_pairs` pairs; for qkv it
 // divides d/2, so a block's pairs lie in one head (or all in v).
+// The fused slab kernels' middle, after their copies have started: the PDL wait, the slab's row
+// sums with x ⊙ gain into sh.sums, and RMSNorm's 1 / rms.
+template <typename T>
+__device__ float slab_norm_dots(const uint4* slab, SlabShared& sh, int rows, int cols,
+                                const float* x, const float* gain, float eps) {
+  wait_for_previous_kernel();  // x: written by earlier kernels
+  const float sum_sq = slab_row_dots<T>(
+      slab, &sh.bar, rows, cols / (16 / static_cast<int>(sizeof(T))), x, gain, sh.partial, sh.sums);
+  return rsqrtf(sum_sq / cols + eps);
+}
+
 template <typename T>
 __global__ void __launch_bounds__(kSlabThreads)
     gemv_slab_rmsnorm_qkv_rope_kernel(const T* w, const float* x, const float* gain, float eps,
@@ -561,13 +572,9 @@ __global__ void __launch_bounds__(kSlabThreads)
   const int a =
       rope ? (p0 / half) * head_dim + p0 % half : heads * head_dim + kv_dim + 2 * (p0 - rope_pairs);
   start_slab(w, cols, a, rope ? a + half : -1, rope ? n : 2 * n, slab, &sh.bar);
-  wait_for_previous_kernel();
-  const float sum_sq =
-      slab_row_dots<T>(slab, &sh.bar, 2 * n, cols / (16 / static_cast<int>(sizeof(T))), x, gain,
-                       sh.partial, sh.sums);
+  const float inv_rms = slab_norm_dots<T>(slab, sh, 2 * n, cols, x, gain, eps);
   const int k = threadIdx.x;
   if (k >= n) return;
-  const float inv_rms = rsqrtf(sum_sq / cols + eps);
   const int s0 = rope ? k : 2 * k, s1 = rope ? n + k : 2 * k + 1;  // the pair's slab rows
   const int r0 = a + s0, r1 = rope ? a + half + k : a + s1;
   store_qkv_pair(sh.sums[s0] * inv_rms, sh.sums[s1] * inv_rms, p0 + k, r0, r1, q, k_cache, v_cache,
@@ -583,13 +590,9 @@ __global__ void __launch_bounds__(kSlabThreads)
   allow_next_kernel();
   const int i0 = blockIdx.x * slab_pairs, n = min(slab_pairs, ffn - i0);
   start_slab(w, cols, i0, ffn + i0, n, slab, &sh.bar);  // gate rows, then up rows
-  wait_for_previous_kernel();
-  const float sum_sq =
-      slab_row_dots<T>(slab, &sh.bar, 2 * n, cols / (16 / static_cast<int>(sizeof(T))), x, gain,
-                       sh.partial, sh.sums);
+  const float inv_rms = slab_norm_dots<T>(slab, sh, 2 * n, cols, x, gain, eps);
   const int k = threadIdx.x;
   if (k >= n) return;
-  const float inv_rms = rsqrtf(sum_sq / cols + eps);
   const float g = sh.sums[k] * inv_rms, u = sh.sums[n + k] * inv_rms;
   act[i0 + k] = g / (1.0f + expf(-g)) * u;  // silu(g)·u, as swiglu_kernel
 }
@@ -603,11 +606,8 @@ __global__ void __launch_bounds__(kSlabThreads)
   allow_next_kernel();
   const int r0 = blockIdx.x * slab_rows, n = min(slab_rows, rows - r0);
   start_slab(w, cols, r0, -1, n, slab, &sh.bar);
-  wait_for_previous_kernel();
-  const float sum_sq = slab_row_dots<T>(slab, &sh.bar, n, cols / (16 / static_cast<int>(sizeof(T))),
-                                        x, gain, sh.partial, sh.sums);
-  if (static_cast<int>(threadIdx.x) < n)
-    y[r0 + threadIdx.x] = sh.sums[threadIdx.x] * rsqrtf(sum_sq / cols + eps);
+  const float inv_rms = slab_norm_dots<T>(slab, sh, n, cols, x, gain, eps);
+  if (static_cast<int>(threadIdx.x) < n) y[r0 + threadIdx.x] = sh.sums[threadIdx.x] * inv_rms;
 }
 //! [gemv_slab_fused]
 

@@ -196,6 +196,42 @@ ModelConfig odd_config() {
   return odd;
 }
 
+// Two decoders' logits a step apart, when their kernels differ only in summation order (and, in
+// bf16, in which side of a rounding a k or v lands on).
+Tolerance step_tolerance(const ModelConfig& c, DecoderPrecision precision) {
+  return precision == DecoderPrecision::FP32
+             ? tolerance_for(DType::FP32, std::max(c.hidden_size, c.intermediate_size),
+                             c.num_layers + 1)
+             // bf16: a k or v may round to the neighbouring bf16 value in one and not the other.
+             : storage_tolerance(DType::BF16, c.num_layers + 1);
+}
+
+// Feeds decoders a and b the same random prompt of `prompt_length` tokens, then 12 random tokens a
+// step at a time, and expects their logits to agree within step_tolerance at every step (it stops
+// at the first step that does not); then expects b's greedy tokens to be the same with the CUDA
+// graph (PDL edges inside) and without. Returns the prompt.
+std::vector<int> expect_same_steps(Decoder& a, Decoder& b, const ModelConfig& c,
+                                   DecoderPrecision precision, Rng& rng, int prompt_length) {
+  std::vector<int> prompt(static_cast<std::size_t>(prompt_length));
+  for (int& t : prompt) t = static_cast<int>(rng.below(static_cast<std::uint64_t>(c.vocab_size)));
+  a.forward(prompt), b.forward(prompt);
+  const Tolerance tol = step_tolerance(c, precision);
+  for (int step = 0; step < 12; ++step) {
+    const int token = static_cast<int>(rng.below(static_cast<std::uint64_t>(c.vocab_size)));
+    const auto la = a.forward(std::span<const int>(&token, 1));
+    const auto lb = b.forward(std::span<const int>(&token, 1));
+    const auto r = compare(la, lb, tol);
+    EXPECT_TRUE(r.passed) << c.name << " " << to_string(precision) << " step " << step << ": "
+                          << summary(r);
+    if (!r.passed) return prompt;
+  }
+  b.reset();
+  const auto stream_tokens = b.generate_greedy(prompt, 10, false);
+  b.reset();
+  EXPECT_EQ(b.generate_greedy(prompt, 10, true), stream_tokens) << c.name;
+  return prompt;
+}
+
 }  // namespace
 
 TEST(Kernels, GemvRmsnormMatchesNormThenGemv) {
@@ -278,29 +314,8 @@ TEST(Decoder, FusedDecodeStepMatchesUnfused) {
       plain.fuse = false, plain.pdl = false, plain.gemv = GemvVersion::V3Vector16;
       DecoderOptions fused{precision, 64};  // the defaults: fused, PDL, v5
       Decoder a(weights, plain), b(weights, fused);
-      std::vector<int> prompt(7);
-      for (int& t : prompt)
-        t = static_cast<int>(rng.below(static_cast<std::uint64_t>(c.vocab_size)));
-      auto la = a.forward(prompt), lb = b.forward(prompt);  // prefill: the same path in both
-      const Tolerance tol =
-          precision == DecoderPrecision::FP32
-              ? tolerance_for(DType::FP32, std::max(c.hidden_size, c.intermediate_size),
-                              c.num_layers + 1)
-              // bf16: a k or v may round to the neighbouring bf16 value in one and not the other.
-              : storage_tolerance(DType::BF16, c.num_layers + 1);
-      for (int step = 0; step < 12; ++step) {
-        const int token = static_cast<int>(rng.below(static_cast<std::uint64_t>(c.vocab_size)));
-        la = a.forward(std::span<const int>(&token, 1));
-        lb = b.forward(std::span<const int>(&token, 1));
-        const auto r = compare(la, lb, tol);
-        ASSERT_TRUE(r.passed) << c.name << " " << to_string(precision) << " step " << step << ": "
-                              << summary(r);
-      }
-      // Greedy with the graph (PDL edges inside) and without: the same tokens.
-      b.reset();
-      const auto stream_tokens = b.generate_greedy(prompt, 10, false);
-      b.reset();
-      EXPECT_EQ(b.generate_greedy(prompt, 10, true), stream_tokens) << c.name;
+      const std::vector<int> prompt = expect_same_steps(a, b, c, precision, rng, 7);
+      if (HasFailure()) return;
       // One step's kernels (split-KV v2 here: d % 8 == 0, one attention kernel): 5 a layer fused
       // (qkv, attention, o, gate_up, down) + embedding, lm_head, advance, argmax; 11 a layer
       // unfused + final_norm.
@@ -332,28 +347,7 @@ TEST(Decoder, SlabDecodeStepMatchesDefault) {
       DecoderOptions slab{precision, 64};
       slab.gemv = GemvVersion::V7Slab;
       Decoder a(weights, DecoderOptions{precision, 64}), b(weights, slab);
-      std::vector<int> prompt(9);
-      for (int& t : prompt)
-        t = static_cast<int>(rng.below(static_cast<std::uint64_t>(c.vocab_size)));
-      a.forward(prompt), b.forward(prompt);
-      const Tolerance tol =
-          precision == DecoderPrecision::FP32
-              ? tolerance_for(DType::FP32, std::max(c.hidden_size, c.intermediate_size),
-                              c.num_layers + 1)
-              // bf16: a k or v may round to the neighbouring bf16 value in one and not the other.
-              : storage_tolerance(DType::BF16, c.num_layers + 1);
-      for (int step = 0; step < 12; ++step) {
-        const int token = static_cast<int>(rng.below(static_cast<std::uint64_t>(c.vocab_size)));
-        const auto la = a.forward(std::span<const int>(&token, 1));
-        const auto lb = b.forward(std::span<const int>(&token, 1));
-        const auto r = compare(la, lb, tol);
-        ASSERT_TRUE(r.passed) << c.name << " " << to_string(precision) << " step " << step << ": "
-                              << summary(r);
-      }
-      b.reset();
-      const auto stream_tokens = b.generate_greedy(prompt, 10, false);
-      b.reset();
-      EXPECT_EQ(b.generate_greedy(prompt, 10, true), stream_tokens) << c.name;
+      expect_same_steps(a, b, c, precision, rng, 9);
     }
 }
 
