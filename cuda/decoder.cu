@@ -374,8 +374,8 @@ struct DecoderImpl {
               "token id " + std::to_string(id) + " is outside the vocabulary");
   }
 
+  // ids: checked by the caller (check_ids), once for the whole prompt.
   void upload_tokens(std::span<const int> ids) {
-    check_ids(ids);
     LAB_CUDA_CHECK(cudaMemcpyAsync(d_tokens.get(), ids.data(), ids.size_bytes(),
                                    cudaMemcpyHostToDevice, stream.get()));
   }
@@ -542,6 +542,7 @@ struct DecoderImpl {
     reset();
     const int n = static_cast<int>(ids.size());
     check_room(n);
+    check_ids(ids);
     upload_tokens(ids);
     TimingStats stats = time_on_device(
         stream.get(),

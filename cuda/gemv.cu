@@ -621,16 +621,22 @@ bool vector16_ok(const T* d_w, const float* d_x, int cols) {
          reinterpret_cast<std::uintptr_t>(d_x) % 16 == 0 && cols % kVec == 0;
 }
 
-// Dynamic shared memory for x; beyond 48 KB a kernel must opt in (227 KB on Hopper).
+// `bytes` of dynamic shared memory for `kernel`; beyond what the call site has opted in to so far
+// (`opted_in`; 48 KB without asking) it asks for more (227 KB on Hopper).
 template <typename Kernel>
-std::size_t staged_bytes(Kernel kernel, int cols, std::size_t& opted_in) {
-  const std::size_t bytes = sizeof(float) * static_cast<std::size_t>(cols);
+std::size_t opt_in_shared(Kernel kernel, std::size_t bytes, std::size_t& opted_in) {
   if (bytes > opted_in) {
     LAB_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                         static_cast<int>(bytes)));
     opted_in = bytes;
   }
   return bytes;
+}
+
+// Dynamic shared memory for x (cols floats).
+template <typename Kernel>
+std::size_t staged_bytes(Kernel kernel, int cols, std::size_t& opted_in) {
+  return opt_in_shared(kernel, sizeof(float) * static_cast<std::size_t>(cols), opted_in);
 }
 
 int multiprocessors() {
@@ -660,13 +666,7 @@ int slab_units(std::size_t row_bytes, int rows_per_unit, long long units, int di
 template <typename Kernel>
 std::size_t slab_smem(Kernel kernel, std::size_t bytes, std::size_t& opted_in) {
   constexpr std::size_t kMaxDynamic = 200 * 1024;  // under Hopper's 227 KB, with the static part
-  if (bytes > kMaxDynamic) return 0;
-  if (bytes > opted_in) {
-    LAB_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                        static_cast<int>(bytes)));
-    opted_in = bytes;
-  }
-  return bytes;
+  return bytes > kMaxDynamic ? 0 : opt_in_shared(kernel, bytes, opted_in);
 }
 
 }  // namespace
